@@ -1,0 +1,335 @@
+"""Frame sources: a camera, a video file, an image folder, a stream URL, the Raspberry Pi camera.
+
+Each source yields :class:`Frame` objects from ``read()`` and returns None when it has ended
+normally (a video or folder that is done). Failures (a camera that does not open or is
+unplugged, a stream that drops) raise :class:`~edgecam.errors.SourceError` with a hint.
+Files and folders are paced at their frame rate by default, so they behave like a live camera.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgecam.errors import SourceError
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+STREAM_SCHEMES = ("rtsp://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+DEFAULT_FOLDER_FPS = 5.0
+DEFAULT_VIDEO_FPS = 30.0  # when a file does not say
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One captured image, owned by whoever holds it (sources never reuse the array)."""
+
+    bgr: np.ndarray
+    timestamp: float  # time.monotonic() at capture
+    index: int  # 0-based position in the source's output
+
+
+class FrameSource:
+    """Base class. Subclasses implement ``_open``, ``_read`` and ``_close``."""
+
+    kind = "source"
+
+    def __init__(self, description: str, fps: float | None = None, pace: bool = False) -> None:
+        self.description = description
+        self.fps = fps
+        self.pace = pace
+        self.frames_read = 0
+        self.skipped = 0  # unreadable items passed over (image folders)
+        self._next_due: float | None = None
+        self._opened = False
+
+    def open(self) -> FrameSource:
+        """Open the device or file. Raises SourceError when it cannot be."""
+        if not self._opened:
+            self._open()
+            self._opened = True
+        return self
+
+    def read(self) -> Frame | None:
+        """The next frame, or None when the source has ended."""
+        if not self._opened:
+            self.open()
+        image = self._read()
+        if image is None:
+            return None
+        if self.pace and self.fps:
+            self._wait_for_slot()
+        frame = Frame(image, time.monotonic(), self.frames_read)
+        self.frames_read += 1
+        return frame
+
+    def close(self) -> None:
+        if self._opened:
+            self._close()
+            self._opened = False
+
+    def _wait_for_slot(self) -> None:
+        # Deadline-based pacing: decode time does not add up into drift.
+        now = time.monotonic()
+        if self._next_due is None or now - self._next_due > 1.0:
+            self._next_due = now
+        elif self._next_due > now:
+            time.sleep(self._next_due - now)
+        self._next_due += 1.0 / self.fps
+
+    def __enter__(self) -> FrameSource:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.description}>"
+
+    def _open(self) -> None:
+        raise NotImplementedError
+
+    def _read(self) -> np.ndarray | None:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        pass
+
+
+class _OpenCvSource(FrameSource):
+    """Shared handling of cv2.VideoCapture for cameras, files and streams."""
+
+    def __init__(self, target: int | str, description: str, **kwargs) -> None:
+        super().__init__(description, **kwargs)
+        self.target = target
+        self._cap = None
+
+    def _capture(self):
+        import cv2
+
+        cap = cv2.VideoCapture(self.target)
+        if not cap.isOpened():
+            cap.release()
+            return None
+        return cap
+
+    def _close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+
+class CameraSource(_OpenCvSource):
+    """A local camera by index (0 is the default webcam)."""
+
+    kind = "camera"
+
+    def __init__(self, index: int, width: int | None = None, height: int | None = None) -> None:
+        super().__init__(index, f"camera {index}")
+        self.size = (width, height)
+
+    def _open(self) -> None:
+        import cv2
+
+        self._cap = self._capture()
+        if self._cap is None:
+            raise SourceError(f"camera {self.target} could not be opened",
+                              "check it is plugged in and not used by another program (Linux: "
+                              "ls /dev/video*, user in the 'video' group), or use --source FILE")
+        width, height = self.size
+        if width and height:
+            self._cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
+            self._cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+        fps = self._cap.get(cv2.CAP_PROP_FPS)
+        self.fps = fps if fps and fps > 0 else None
+
+    def _read(self) -> np.ndarray | None:
+        ok, image = self._cap.read()
+        if not ok or image is None:
+            raise SourceError(f"camera {self.target} stopped delivering frames after "
+                              f"{self.frames_read} frames (unplugged?)",
+                              "reconnect the camera and start again")
+        return image
+
+
+class VideoFileSource(_OpenCvSource):
+    """A video file, paced at its own frame rate unless ``pace=False``."""
+
+    kind = "video"
+
+    def __init__(self, path: str | Path, loop: bool = False, pace: bool = True) -> None:
+        self.path = Path(path)
+        super().__init__(str(self.path), str(self.path), pace=pace)
+        self.loop = loop
+        self.ended = False
+
+    def _open(self) -> None:
+        import cv2
+
+        if not self.path.exists():
+            raise SourceError(f"video not found: {self.path}", "check the --source path")
+        self._cap = self._capture()
+        if self._cap is None:
+            raise SourceError(f"{self.path} cannot be opened as a video",
+                              "use a file OpenCV can decode (mp4v/MJPG .mp4/.avi, or an "
+                              "image folder)")
+        fps = self._cap.get(cv2.CAP_PROP_FPS)
+        self.fps = fps if fps and 0 < fps < 1000 else DEFAULT_VIDEO_FPS
+
+    def _read(self) -> np.ndarray | None:
+        import cv2
+
+        ok, image = self._cap.read()
+        if not ok and self.loop and self.frames_read > 0:
+            self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, image = self._cap.read()
+        if not ok or image is None:
+            if self.frames_read == 0:
+                raise SourceError(f"{self.path} holds no readable frames (empty or corrupt)",
+                                  "check the file plays in a video player")
+            self.ended = True
+            return None
+        return image
+
+
+class StreamSource(_OpenCvSource):
+    """A network stream (RTSP, HTTP MJPEG or video, ...) read through OpenCV's FFmpeg."""
+
+    kind = "stream"
+
+    def _open(self) -> None:
+        import cv2
+
+        self._cap = self._capture()
+        if self._cap is None:
+            raise SourceError(f"stream {self.target} could not be opened",
+                              "check the URL, that the server is up and reachable")
+        fps = self._cap.get(cv2.CAP_PROP_FPS)
+        self.fps = fps if fps and 0 < fps < 1000 else None
+
+    def _read(self) -> np.ndarray | None:
+        ok, image = self._cap.read()
+        if not ok or image is None:
+            raise SourceError(f"stream {self.target} stopped after {self.frames_read} frames",
+                              "check the network and the server, then start again")
+        return image
+
+
+class ImageFolderSource(FrameSource):
+    """The images in a folder (sorted by name), shown at ``fps``; unreadable files are skipped."""
+
+    kind = "folder"
+
+    def __init__(self, path: str | Path, fps: float = DEFAULT_FOLDER_FPS, loop: bool = False,
+                 pace: bool = True) -> None:
+        self.path = Path(path)
+        super().__init__(str(self.path), fps=fps, pace=pace)
+        self.loop = loop
+        self._files: list[Path] = []
+        self._position = 0
+
+    def _open(self) -> None:
+        if not self.path.is_dir():
+            raise SourceError(f"image folder not found: {self.path}", "check the --source path")
+        self._files = sorted(p for p in self.path.iterdir()
+                             if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+        if not self._files:
+            raise SourceError(f"{self.path} holds no images",
+                              f"put {', '.join(sorted(IMAGE_EXTENSIONS))} files in it")
+
+    def _read(self) -> np.ndarray | None:
+        import cv2
+
+        misses_in_a_row = 0
+        while True:
+            if self._position >= len(self._files):
+                if not self.loop or misses_in_a_row >= len(self._files):
+                    return None
+                self._position = 0
+            path = self._files[self._position]
+            self._position += 1
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is not None:
+                return image
+            self.skipped += 1
+            misses_in_a_row += 1
+
+
+class PiCameraSource(FrameSource):
+    """The Raspberry Pi camera through Picamera2 (installed with the OS: python3-picamera2)."""
+
+    kind = "picamera"
+
+    def __init__(self, width: int = 640, height: int = 480) -> None:
+        super().__init__("Raspberry Pi camera")
+        self.size = (width, height)
+        self._camera = None
+
+    def _open(self) -> None:
+        try:
+            from picamera2 import Picamera2
+        except ImportError:
+            raise SourceError("the Raspberry Pi camera needs Picamera2, which is not installed",
+                              "on Raspberry Pi OS: sudo apt install python3-picamera2, and create "
+                              "the venv with --system-site-packages") from None
+        try:
+            camera = Picamera2()
+            config = camera.create_video_configuration(
+                main={"size": self.size, "format": "BGR888"})
+            camera.configure(config)
+            camera.start()
+        except Exception as exc:  # noqa: BLE001 - libcamera raises many kinds
+            raise SourceError(f"the Raspberry Pi camera could not start ({exc})",
+                              "check the ribbon cable and that no other program uses it") from None
+        self._camera = camera
+
+    def _read(self) -> np.ndarray | None:
+        try:
+            # Picamera2's "BGR888" is B,G,R in memory order: what OpenCV calls BGR.
+            return self._camera.capture_array("main")[:, :, :3].copy()
+        except Exception as exc:  # noqa: BLE001
+            raise SourceError(f"the Raspberry Pi camera stopped ({exc})",
+                              "check the cable, then start again") from None
+
+    def _close(self) -> None:
+        if self._camera is not None:
+            self._camera.stop()
+            self._camera.close()
+            self._camera = None
+
+
+def open_source(spec: str | int, *, loop: bool = False, pace: bool = True,
+                fps: float | None = None) -> FrameSource:
+    """Build (not yet open) the source a ``--source`` value names.
+
+    ``spec``: a camera index (``0``), ``picamera``, a stream URL, an image folder, a video file,
+    or a single image file.
+
+    Raises:
+        SourceError: the path does not exist.
+    """
+    text = str(spec).strip()
+    if text.isdigit():
+        return CameraSource(int(text))
+    if text.lower() == "picamera":
+        return PiCameraSource()
+    if text.lower().startswith(STREAM_SCHEMES):
+        return StreamSource(text, text)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return ImageFolderSource(path, fps=fps or DEFAULT_FOLDER_FPS, loop=loop, pace=pace)
+    if not path.exists():
+        raise SourceError(f"source not found: {text}",
+                          "give a camera index (0), a video file, an image folder or a URL")
+    if path.suffix.lower() in IMAGE_EXTENSIONS:
+        return _SingleImageSource(path, fps=fps or DEFAULT_FOLDER_FPS, loop=loop, pace=pace)
+    return VideoFileSource(path, loop=loop, pace=pace)
+
+
+class _SingleImageSource(ImageFolderSource):
+    """One image file as a (possibly looping) source."""
+
+    def _open(self) -> None:
+        self._files = [self.path]

@@ -1,0 +1,124 @@
+"""Class labels: parse the label-file forms seen in the wild, and read or embed them in a model.
+
+Accepted forms, one class per line:
+
+* plain: ``cat`` (line number = class index);
+* ``id label``: ``0 cat`` or ``0  cat`` (Coral's model zoo);
+* ``id:label``: ``0:cat`` (some TF Hub files).
+
+The id forms are used only when *every* non-empty line has an id, so a plain label that happens
+to start with a number (``7 eleven`` among ``cat``/``dog``) stays plain.
+
+Labels travel inside a ``.tflite`` as a zip archive appended to the flatbuffer, which is how
+TFLite metadata stores associated files (Coral and TF Hub models): the interpreter ignores the
+trailing bytes and ``zipfile`` reads them.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from pathlib import Path
+
+from edgecam.errors import LabelsError
+from edgecam.files import atomic_write
+
+_ID_LINE = re.compile(r"^\s*(\d+)\s*[:\s]\s*(\S.*?)\s*$")
+
+
+def parse_labels(text: str, source: str = "labels") -> list[str]:
+    """Parse label-file text into a list where list index = class index.
+
+    Args:
+        text: the file content.
+        source: a name for error messages (usually the file path).
+
+    Raises:
+        LabelsError: the text holds no labels, or ids are repeated.
+    """
+    lines = [line.strip() for line in text.lstrip("\ufeff").splitlines()]
+    lines = [line for line in lines if line]
+    if not lines:
+        raise LabelsError(f"{source} holds no labels", "put one class name per line")
+    matches = [_ID_LINE.match(line) for line in lines]
+    if not all(matches):
+        return lines
+    by_id: dict[int, str] = {}
+    for m in matches:
+        index = int(m.group(1))
+        if index in by_id:
+            raise LabelsError(f"{source}: class id {index} appears twice", "give each id once")
+        by_id[index] = m.group(2)
+    size = max(by_id) + 1
+    # Ids may skip numbers (some zoo files do); the gaps get a visible placeholder.
+    return [by_id.get(i, f"class_{i}") for i in range(size)]
+
+
+def read_labels_file(path: str | Path) -> list[str]:
+    """Read and parse a labels file.
+
+    Raises:
+        LabelsError: the file is missing, unreadable or empty.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise LabelsError(f"labels file not found: {path}", "check the --labels path") from None
+    except OSError as exc:
+        raise LabelsError(f"cannot read labels file {path}: {exc.strerror}",
+                          "check the file's permissions") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise LabelsError(f"{path} is not a UTF-8 text file",
+                          "a labels file has one class name per line") from None
+    return parse_labels(text, str(path))
+
+
+def read_embedded_labels(model_path: str | Path) -> list[str] | None:
+    """Return the labels embedded in a ``.tflite`` (TFLite metadata zip), or None if it has none."""
+    try:
+        if not zipfile.is_zipfile(model_path):
+            return None
+        with zipfile.ZipFile(model_path) as archive:
+            names = archive.namelist()
+            txt = [n for n in names if n.lower().endswith(".txt")]
+            if not txt:
+                return None
+            # Prefer a file that says it holds labels; TF Hub uses labels.txt or labelmap.txt.
+            preferred = [n for n in txt if "label" in n.lower()] or txt
+            text = archive.read(preferred[0]).decode("utf-8", errors="replace")
+    except (OSError, zipfile.BadZipFile):
+        return None
+    try:
+        return parse_labels(text, f"{model_path} (embedded {preferred[0]})")
+    except LabelsError:
+        return None
+
+
+def embed_labels(model_path: str | Path, labels: list[str], name: str = "labels.txt") -> None:
+    """Append ``labels`` to a ``.tflite`` as an associated file, atomically.
+
+    Any labels embedded before are replaced (the zip is rebuilt from the bare flatbuffer).
+    """
+    model_path = Path(model_path)
+    data = model_path.read_bytes()
+    data = _strip_zip(data)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr(name, "\n".join(labels) + "\n")
+    # Zip offsets are relative to the archive start; zipfile copes with the flatbuffer prefix.
+    atomic_write(model_path, lambda tmp: tmp.write_bytes(data + buffer.getvalue()))
+
+
+def _strip_zip(data: bytes) -> bytes:
+    """Return the flatbuffer without its trailing zip archive, if one was appended."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            # zipfile rebases header offsets onto the whole file, prefix included.
+            offsets = [info.header_offset for info in archive.infolist()]
+    except zipfile.BadZipFile:
+        return data
+    return data[: min(offsets)] if offsets else data

@@ -1,0 +1,1 @@
+"""Which TFLite interpreter, which delegate, and what the model expects."""

@@ -1,0 +1,129 @@
+"""What ``edgecam info`` reports about a model: tensors, ops, labels, Edge TPU compilation."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from edgecam.bundle import ModelFiles
+from edgecam.config import ClassifierOptions, Delegate
+from edgecam.errors import DelegateError
+from edgecam.runtime.delegates import is_edgetpu_compiled
+from edgecam.runtime.engine import TensorSpec, open_engine
+
+
+def _tensor_dict(spec: TensorSpec) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": spec.name, "shape": list(spec.shape), "dtype": spec.dtype.name}
+    if spec.quantized:
+        entry["quantization"] = {"scale": spec.scale, "zero_point": spec.zero_point}
+    return entry
+
+
+def _from_flatbuffer(path) -> tuple[list[TensorSpec], list[TensorSpec], list[str]] | None:
+    """Read tensors and ops straight from the file (for Edge TPU models no CPU can load).
+
+    Uses the flatbuffer schema that ships with ai-edge-litert; None when it is not installed.
+    """
+    try:
+        from ai_edge_litert import schema_py_generated as schema
+    except ImportError:
+        return None
+    model = schema.ModelT.InitFromPackedBuf(bytearray(path.read_bytes()), 0)
+    graph = model.subgraphs[0]
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    dtypes = {v: k.lower() for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+
+    def spec(index: int) -> TensorSpec:
+        t = graph.tensors[index]
+        q = t.quantization
+        scale = float(q.scale[0]) if q is not None and q.scale is not None and len(q.scale) else 0.0
+        zp = int(q.zeroPoint[0]) if q is not None and q.zeroPoint is not None and len(q.zeroPoint) else 0
+        name = t.name.decode() if isinstance(t.name, bytes) else str(t.name)
+        return TensorSpec(name, tuple(int(d) for d in t.shape), np.dtype(dtypes[t.type]), scale, zp)
+
+    ops = []
+    for op in graph.operators:
+        code = model.operatorCodes[op.opcodeIndex]
+        builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+        if builtin == schema.BuiltinOperator.CUSTOM:
+            custom = code.customCode
+            ops.append(custom.decode() if isinstance(custom, bytes) else str(custom))
+        else:
+            ops.append(names.get(builtin, str(builtin)))
+    return [spec(i) for i in graph.inputs], [spec(i) for i in graph.outputs], ops
+
+
+def inspect_model(files: ModelFiles, options: ClassifierOptions) -> dict[str, Any]:
+    """A JSON-ready description of the model behind ``files``.
+
+    Loads the model on the CPU when it can (Edge TPU models are read from the file instead).
+    """
+    edgetpu = is_edgetpu_compiled(files.model)
+    info: dict[str, Any] = {
+        "model": str(files.model),
+        "size_bytes": files.model.stat().st_size,
+        "edgetpu_compiled": edgetpu,
+        "edgetpu_variant": str(files.edgetpu_model) if files.edgetpu_model else None,
+        "bundle": str(files.bundle_dir) if files.bundle_dir else None,
+    }
+    runtime = None
+    try:
+        engine = open_engine(files, ClassifierOptions(
+            model=files.model, delegate=Delegate.CPU, runtime=options.runtime, threads=1))
+        inputs, outputs, ops = engine.inputs, engine.outputs, engine.ops
+        runtime = engine.backend.label
+        engine.close()
+    except DelegateError:
+        parsed = _from_flatbuffer(files.model) if edgetpu else None
+        if parsed is None:
+            raise
+        inputs, outputs, ops = parsed
+    info.update({
+        "runtime": runtime,
+        "inputs": [_tensor_dict(s) for s in inputs],
+        "outputs": [_tensor_dict(s) for s in outputs],
+        "ops": dict(sorted(Counter(op for op in ops if op != "DELEGATE").items())),
+        "labels": {
+            "origin": files.labels_origin,
+            "count": len(files.labels) if files.labels else 0,
+            "first": (files.labels or [])[:5],
+        },
+        "model_json": files.spec.raw if files.spec else None,
+    })
+    return info
+
+
+def format_info(info: dict[str, Any]) -> str:
+    """Human-readable form of :func:`inspect_model`'s result."""
+    lines = [f"model:      {info['model']} ({info['size_bytes'] / 1024:.1f} KiB)"]
+    if info["bundle"]:
+        lines.append(f"bundle:     {info['bundle']}")
+    tpu = "yes" if info["edgetpu_compiled"] else "no"
+    if info["edgetpu_variant"]:
+        tpu += f" (Edge TPU variant: {info['edgetpu_variant']})"
+    lines.append(f"edge tpu:   {tpu}")
+    if info["runtime"]:
+        lines.append(f"runtime:    {info['runtime']}")
+    for key in ("inputs", "outputs"):
+        for i, t in enumerate(info[key]):
+            q = t.get("quantization")
+            qtext = f", scale {q['scale']:.6g}, zero point {q['zero_point']}" if q else ""
+            lines.append(f"{key[:-1] + ' ' + str(i) + ':':<11} {t['shape']} {t['dtype']}{qtext}"
+                         f"  ({t['name']})")
+    ops = ", ".join(f"{name} x{n}" if n > 1 else name for name, n in info["ops"].items())
+    lines.append(f"ops:        {ops or 'unknown'}")
+    labels = info["labels"]
+    if labels["count"]:
+        lines.append(f"labels:     {labels['count']} from {labels['origin']}: "
+                     f"{', '.join(labels['first'])}{', ...' if labels['count'] > 5 else ''}")
+    else:
+        lines.append("labels:     none found (give --labels FILE)")
+    spec = info["model_json"]
+    if spec:
+        inp = spec.get("input", {})
+        lines.append(f"model.json: format {spec.get('format_version')}, "
+                     f"normalization {inp.get('normalization')}, resize {inp.get('resize')}, "
+                     f"quantization {spec.get('quantization')}")
+    return "\n".join(lines)

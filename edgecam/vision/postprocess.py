@@ -1,0 +1,82 @@
+"""Output tensor -> top-k categories: dequantize, softmax only when needed, pick the best."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgecam.runtime.engine import TensorSpec
+from edgecam.vision.types import Category
+
+# Ops that may follow the classifier's last real op without changing what it means.
+_PASS_THROUGH_OPS = {"DELEGATE", "QUANTIZE", "DEQUANTIZE", "RESHAPE", "SQUEEZE", "CAST"}
+_PROBABILITY_OPS = {"SOFTMAX", "LOGISTIC"}
+
+
+def outputs_are_probabilities(spec: TensorSpec, ops: list[str],
+                              declared: str | None = None) -> bool | None:
+    """Decide, once per model, whether the output already holds probabilities.
+
+    Order of evidence: ``model.json`` (``declared``: "softmax" or "none"); the last real op of
+    the graph; TFLite's fixed quantization of softmax outputs (scale 1/256, zero point 0 for
+    uint8, -128 for int8, which Edge TPU models keep). None means "unknown": then each output is
+    checked (non-negative and summing to ~1).
+    """
+    if declared is not None:
+        return declared == "softmax"
+    real_ops = [op for op in ops if op not in _PASS_THROUGH_OPS]
+    if real_ops:
+        return real_ops[-1] in _PROBABILITY_OPS
+    if spec.quantized and abs(spec.scale - 1 / 256) < 1e-9:
+        return spec.zero_point == (0 if spec.dtype == np.uint8 else -128)
+    return None
+
+
+def softmax(logits: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Numerically stable softmax of a 1-D array into ``out``."""
+    np.subtract(logits, logits.max(), out=out)
+    np.exp(out, out=out)
+    out /= out.sum()
+    return out
+
+
+def top_k_indices(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` highest scores, best first (ties: lower index first)."""
+    k = min(k, scores.size)
+    if scores.size > 4 * k:
+        part = np.argpartition(-scores, k - 1)[:k]
+        return part[np.lexsort((part, -scores[part]))]
+    return np.argsort(-scores, kind="stable")[:k]
+
+
+class Postprocessor:
+    """Turns the raw output tensor into the top-k :class:`Category` list."""
+
+    def __init__(self, spec: TensorSpec, labels: list[str], top_k: int,
+                 probabilities: bool | None) -> None:
+        self.spec = spec
+        self.labels = labels
+        self.top_k = top_k
+        self.probabilities = probabilities
+        size = len(labels)
+        self._scores = np.empty(size, np.float32)
+        self._probs = np.empty(size, np.float32)
+
+    def scores(self, raw: np.ndarray) -> np.ndarray:
+        """Dequantized probabilities for every class (a reused buffer)."""
+        flat = raw.reshape(-1)
+        self._scores[...] = flat  # to float32 first: int8 - zero_point would overflow
+        if self.spec.quantized:
+            self._scores -= self.spec.zero_point
+            self._scores *= self.spec.scale
+        probabilities = self.probabilities
+        if probabilities is None:
+            total = float(self._scores.sum())
+            probabilities = bool(self._scores.min() >= 0.0 and abs(total - 1.0) < 0.05)
+        if probabilities:
+            return self._scores
+        return softmax(self._scores, self._probs)
+
+    def __call__(self, raw: np.ndarray) -> tuple[Category, ...]:
+        scores = self.scores(raw)
+        return tuple(Category(int(i), self.labels[i], float(scores[i]))
+                     for i in top_k_indices(scores, self.top_k))
