@@ -45,8 +45,10 @@ class Normalization:
             mean = _per_channel(data["mean"], channels)
             std = _per_channel(data["std"], channels)
         except (KeyError, TypeError, ValueError, ZeroDivisionError):
-            raise ModelError(f"{where}: bad input.normalization {data!r}",
-                             'use {"mean": [...], "std": [...]} or {"range": [low, high]}') from None
+            raise ModelError(
+                f"{where}: bad input.normalization {data!r}",
+                'use {"mean": [...], "std": [...]} or {"range": [low, high]}',
+            ) from None
         if any(s == 0 for s in std):
             raise ModelError(f"{where}: input.normalization std must not be 0")
         return cls(mean, std)
@@ -81,14 +83,18 @@ class BundleSpec:
         except (OSError, UnicodeDecodeError) as exc:
             raise ModelError(f"cannot read {path}: {exc}", "check the bundle's files") from None
         except json.JSONDecodeError as exc:
-            raise ModelError(f"{path} is not valid JSON (line {exc.lineno}: {exc.msg})",
-                             "fix the file or re-export the bundle") from None
+            raise ModelError(
+                f"{path} is not valid JSON (line {exc.lineno}: {exc.msg})",
+                "fix the file or re-export the bundle",
+            ) from None
         if not isinstance(raw, dict):
             raise ModelError(f"{path} must hold a JSON object", "re-export the bundle")
         version = raw.get("format_version")
         if version not in SUPPORTED_FORMAT_VERSIONS:
-            raise ModelError(f"{path}: format_version {version!r} is not supported",
-                             "upgrade edgecam, or re-export the bundle with this version")
+            raise ModelError(
+                f"{path}: format_version {version!r} is not supported",
+                "upgrade edgecam, or re-export the bundle with this version",
+            )
         inp = raw.get("input") or {}
         out = raw.get("output") or {}
         channels = int(inp.get("channels", 3))
@@ -130,22 +136,28 @@ class ModelFiles:
 
 
 def check_tflite_file(path: Path) -> None:
-    """Fail with a clear error unless ``path`` is a readable file that starts like a TFLite model."""
+    """Fail with a clear error unless ``path`` is a readable file holding a TFLite model."""
     if not path.exists():
-        raise ModelError(f"model not found: {path}",
-                         "give a bundle folder or a .tflite file with --model")
+        raise ModelError(
+            f"model not found: {path}", "give a bundle folder or a .tflite file with --model"
+        )
     if path.is_dir():
-        raise ModelError(f"{path} is a folder without {BUNDLE_MODEL}",
-                         "a bundle folder must hold model.tflite; or give the .tflite itself")
+        raise ModelError(
+            f"{path} is a folder without {BUNDLE_MODEL}",
+            "a bundle folder must hold model.tflite; or give the .tflite itself",
+        )
     try:
         with path.open("rb") as handle:
             head = handle.read(8)
     except OSError as exc:
-        raise ModelError(f"cannot read model {path}: {exc.strerror}",
-                         "check the file's permissions") from None
+        raise ModelError(
+            f"cannot read model {path}: {exc.strerror}", "check the file's permissions"
+        ) from None
     if len(head) < 8 or head[4:8] != TFLITE_IDENTIFIER:
-        raise ModelError(f"{path} is not a TFLite model (no TFL3 header)",
-                         "give a .tflite file exported by TensorFlow Lite / LiteRT")
+        raise ModelError(
+            f"{path} is not a TFLite model (no TFL3 header)",
+            "give a .tflite file exported by TensorFlow Lite / LiteRT",
+        )
 
 
 def resolve_model(path: str | Path, labels: str | Path | None = None) -> ModelFiles:
@@ -167,8 +179,11 @@ def resolve_model(path: str | Path, labels: str | Path | None = None) -> ModelFi
         model = path / BUNDLE_MODEL
         if not model.exists():
             candidates = sorted(p.name for p in path.glob("*.tflite"))
-            hint = (f"it holds {', '.join(candidates)}: pass one of them with --model"
-                    if candidates else "a bundle folder must hold model.tflite")
+            hint = (
+                f"it holds {', '.join(candidates)}: pass one of them with --model"
+                if candidates
+                else "a bundle folder must hold model.tflite"
+            )
             raise ModelError(f"{path} is not a model bundle (no {BUNDLE_MODEL})", hint)
         if (path / BUNDLE_EDGETPU_MODEL).exists():
             edgetpu = path / BUNDLE_EDGETPU_MODEL
@@ -186,9 +201,18 @@ def resolve_model(path: str | Path, labels: str | Path | None = None) -> ModelFi
     if labels is not None:
         names, origin = read_labels_file(labels), str(labels)
     elif bundle_dir is not None and (bundle_dir / BUNDLE_LABELS).exists():
-        names, origin = read_labels_file(bundle_dir / BUNDLE_LABELS), str(bundle_dir / BUNDLE_LABELS)
+        names, origin = (
+            read_labels_file(bundle_dir / BUNDLE_LABELS),
+            str(bundle_dir / BUNDLE_LABELS),
+        )
     else:
         names = read_embedded_labels(model)
         origin = f"embedded in {model.name}" if names else "none"
-    return ModelFiles(model=model, edgetpu_model=edgetpu, labels=names, labels_origin=origin,
-                      spec=spec, bundle_dir=bundle_dir)
+    return ModelFiles(
+        model=model,
+        edgetpu_model=edgetpu,
+        labels=names,
+        labels_origin=origin,
+        spec=spec,
+        bundle_dir=bundle_dir,
+    )

@@ -38,27 +38,54 @@ def _positive_int(text: str) -> int:
 
 def _model_options(parser: argparse.ArgumentParser, model_positional: bool = False) -> None:
     if not model_positional:
-        parser.add_argument("--model", "-m", type=Path,
-                            help="model bundle folder or .tflite (default: the bundled model)")
+        parser.add_argument(
+            "--model",
+            "-m",
+            type=Path,
+            help="model bundle folder or .tflite (default: the bundled model)",
+        )
     parser.add_argument("--labels", type=Path, help="labels file (plain, 'id label' or 'id:label')")
-    parser.add_argument("--delegate", "-d", default="auto", choices=[d.value for d in Delegate],
-                        help="where to run (default: auto, best available with CPU fallback)")
-    parser.add_argument("--runtime", default="auto", choices=[r.value for r in Runtime],
-                        help="TFLite runtime (default: auto = litert, tflite_runtime, tensorflow)")
-    parser.add_argument("--threads", "-t", type=_positive_int, help="CPU threads (default: up to 4)")
+    parser.add_argument(
+        "--delegate",
+        "-d",
+        default="auto",
+        choices=[d.value for d in Delegate],
+        help="where to run (default: auto, best available with CPU fallback)",
+    )
+    parser.add_argument(
+        "--runtime",
+        default="auto",
+        choices=[r.value for r in Runtime],
+        help="TFLite runtime (default: auto = litert, tflite_runtime, tensorflow)",
+    )
+    parser.add_argument(
+        "--threads", "-t", type=_positive_int, help="CPU threads (default: up to 4)"
+    )
     parser.add_argument("--edgetpu-device", metavar="DEV", help="usb, usb:N, pci or pci:N")
-    parser.add_argument("--gpu-delegate", type=Path, metavar="LIB",
-                        help="classic GPU delegate library (or $EDGECAM_GPU_DELEGATE)")
-    parser.add_argument("--resize", choices=[m.value for m in ResizeMode],
-                        help="override how frames are fitted to the input (stretch/crop/letterbox)")
+    parser.add_argument(
+        "--gpu-delegate",
+        type=Path,
+        metavar="LIB",
+        help="classic GPU delegate library (or $EDGECAM_GPU_DELEGATE)",
+    )
+    parser.add_argument(
+        "--resize",
+        choices=[m.value for m in ResizeMode],
+        help="override how frames are fitted to the input (stretch/crop/letterbox)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="edgecam", description="Image classification with TFLite on the edge.")
+        prog="edgecam", description="Image classification with TFLite on the edge."
+    )
     parser.add_argument("--version", action="version", version=f"edgecam {__version__}")
-    parser.add_argument("--verbose", "-v", action="store_true",
-                        help="show the runtimes' own log lines and full tracebacks")
+    parser.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="show the runtimes' own log lines and full tracebacks",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("classify", help="classify image files")
@@ -81,18 +108,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="live classification (desktop window, or --headless)")
     _model_options(p)
-    p.add_argument("--source", "-s", default="0",
-                   help="camera index, video file, image folder, stream URL or picamera")
+    p.add_argument(
+        "--source",
+        "-s",
+        default="0",
+        help="camera index, video file, image folder, stream URL or picamera",
+    )
     p.add_argument("--headless", action="store_true", help="no window: print predictions")
     p.add_argument("--top-k", "-k", type=_positive_int, default=3)
-    p.add_argument("--max-frames", type=_positive_int, metavar="N",
-                   help="stop after N classified frames")
+    p.add_argument(
+        "--max-frames", type=_positive_int, metavar="N", help="stop after N classified frames"
+    )
     p.add_argument("--loop", action="store_true", help="repeat a video or folder")
-    p.add_argument("--no-pace", action="store_true",
-                   help="read files as fast as possible instead of at their frame rate")
+    p.add_argument(
+        "--no-pace",
+        action="store_true",
+        help="read files as fast as possible instead of at their frame rate",
+    )
     p.add_argument("--fps", type=float, help="frame rate for image folders (default 5)")
-    p.add_argument("--stats-every", type=float, default=2.0, metavar="S",
-                   help="seconds between stats lines (0: only at the end)")
+    p.add_argument(
+        "--stats-every",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="seconds between stats lines (0: only at the end)",
+    )
     p.add_argument("--json", action="store_true", help="JSON lines")
     return parser
 
@@ -100,14 +140,22 @@ def build_parser() -> argparse.ArgumentParser:
 def _options(args: argparse.Namespace, model: Path | None) -> ClassifierOptions:
     if model is None:
         if not DEFAULT_MODEL.exists():
-            raise ConfigError("no model given and the bundled default model is not installed",
-                              "pass --model BUNDLE_OR_TFLITE")
+            raise ConfigError(
+                "no model given and the bundled default model is not installed",
+                "pass --model BUNDLE_OR_TFLITE",
+            )
         model = DEFAULT_MODEL
     return ClassifierOptions(
-        model=model, labels=args.labels, delegate=args.delegate, runtime=args.runtime,
-        threads=args.threads, top_k=getattr(args, "top_k", 5),
-        edgetpu_device=args.edgetpu_device, gpu_delegate_library=args.gpu_delegate,
-        resize=args.resize)
+        model=model,
+        labels=args.labels,
+        delegate=args.delegate,
+        runtime=args.runtime,
+        threads=args.threads,
+        top_k=getattr(args, "top_k", 5),
+        edgetpu_device=args.edgetpu_device,
+        gpu_delegate_library=args.gpu_delegate,
+        resize=args.resize,
+    )
 
 
 def _classifier(options: ClassifierOptions):
@@ -158,20 +206,28 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     with _classifier(_options(args, args.model)) as classifier:
         stats = benchmark(classifier.engine, runs=args.runs, warmup=args.warmup)
-        report = {"model": str(classifier.files.model), "runtime": classifier.runtime,
-                  "delegate": classifier.delegate,
-                  "input": list(classifier.input_spec.shape),
-                  "input_dtype": classifier.input_spec.dtype.name, **stats}
+        report = {
+            "model": str(classifier.files.model),
+            "runtime": classifier.runtime,
+            "delegate": classifier.delegate,
+            "input": list(classifier.input_spec.shape),
+            "input_dtype": classifier.input_spec.dtype.name,
+            **stats,
+        }
     if args.json:
         print(json.dumps(report))
         return 0
     print(f"model:      {report['model']} {report['input']} {report['input_dtype']}")
     print(f"runtime:    {report['runtime']} on {report['delegate']}")
-    print(f"runs:       {stats['runs']} after {stats['warmup']} warm-up "
-          f"(first run {stats['first_ms']:.2f} ms)")
-    print(f"latency ms: min {stats['min_ms']:.3f}  median {stats['median_ms']:.3f}  "
-          f"mean {stats['mean_ms']:.3f}  p90 {stats['p90_ms']:.3f}  p99 {stats['p99_ms']:.3f}  "
-          f"max {stats['max_ms']:.3f}")
+    print(
+        f"runs:       {stats['runs']} after {stats['warmup']} warm-up "
+        f"(first run {stats['first_ms']:.2f} ms)"
+    )
+    print(
+        f"latency ms: min {stats['min_ms']:.3f}  median {stats['median_ms']:.3f}  "
+        f"mean {stats['mean_ms']:.3f}  p90 {stats['p90_ms']:.3f}  p99 {stats['p99_ms']:.3f}  "
+        f"max {stats['max_ms']:.3f}"
+    )
     print(f"throughput: {stats['throughput_ips']:.1f} inferences/s")
     return 0
 
@@ -186,15 +242,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     source = open_source(args.source, loop=args.loop, pace=not args.no_pace, fps=args.fps)
     with _classifier(_options(args, args.model)) as classifier:
         if not args.json:
-            print(f"edgecam: {classifier.name} on {classifier.delegate} ({classifier.runtime}), "
-                  f"source {source.description}", file=sys.stderr)
-        pipeline = run_headless(source, classifier, max_results=args.max_frames,
-                                as_json=args.json, stats_every_s=args.stats_every)
+            print(
+                f"edgecam: {classifier.name} on {classifier.delegate} ({classifier.runtime}), "
+                f"source {source.description}",
+                file=sys.stderr,
+            )
+        pipeline = run_headless(
+            source,
+            classifier,
+            max_results=args.max_frames,
+            as_json=args.json,
+            stats_every_s=args.stats_every,
+        )
     if pipeline.error is not None:
         raise pipeline.error
     if pipeline.ended:
-        _note(f"{source.description} ended after {source.frames_read} frames"
-              + ("" if args.loop else " (use --loop to repeat it)"))
+        _note(
+            f"{source.description} ended after {source.frames_read} frames"
+            + ("" if args.loop else " (use --loop to repeat it)")
+        )
     return 0
 
 

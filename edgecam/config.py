@@ -22,8 +22,9 @@ class _Choice(str, enum.Enum):
             return cls(str(value).strip().lower().replace("-", "_"))
         except ValueError:
             valid = ", ".join(m.value for m in cls)
-            raise ConfigError(f"unknown {cls.__name__.lower()} '{value}'",
-                              f"choose one of: {valid}") from None
+            raise ConfigError(
+                f"unknown {cls.__name__.lower()} '{value}'", f"choose one of: {valid}"
+            ) from None
 
     def __str__(self) -> str:
         return self.value
@@ -96,12 +97,15 @@ class ClassifierOptions:
         if self.resize is not None:
             object.__setattr__(self, "resize", ResizeMode.parse(self.resize))
         if self.threads is not None and not 1 <= self.threads <= 64:
-            raise ConfigError(f"--threads must be between 1 and 64, got {self.threads}",
-                              f"this machine has {os.cpu_count()} CPU cores")
+            raise ConfigError(
+                f"--threads must be between 1 and 64, got {self.threads}",
+                f"this machine has {os.cpu_count()} CPU cores",
+            )
         if self.top_k < 1:
             raise ConfigError(f"--top-k must be at least 1, got {self.top_k}")
         if self.edgetpu_device is not None and not _EDGETPU_DEVICE.match(self.edgetpu_device):
-            raise ConfigError(f"unknown Edge TPU device '{self.edgetpu_device}'",
-                              "use usb, usb:N, pci or pci:N")
+            raise ConfigError(
+                f"unknown Edge TPU device '{self.edgetpu_device}'", "use usb, usb:N, pci or pci:N"
+            )
         gpu_lib = self.gpu_delegate_library or os.environ.get(GPU_DELEGATE_ENV) or None
         object.__setattr__(self, "gpu_delegate_library", Path(gpu_lib) if gpu_lib else None)

@@ -67,13 +67,15 @@ def read_labels_file(path: str | Path) -> list[str]:
     except FileNotFoundError:
         raise LabelsError(f"labels file not found: {path}", "check the --labels path") from None
     except OSError as exc:
-        raise LabelsError(f"cannot read labels file {path}: {exc.strerror}",
-                          "check the file's permissions") from None
+        raise LabelsError(
+            f"cannot read labels file {path}: {exc.strerror}", "check the file's permissions"
+        ) from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise LabelsError(f"{path} is not a UTF-8 text file",
-                          "a labels file has one class name per line") from None
+        raise LabelsError(
+            f"{path} is not a UTF-8 text file", "a labels file has one class name per line"
+        ) from None
     return parse_labels(text, str(path))
 
 

@@ -67,10 +67,14 @@ class Pipeline:
     ``ended`` says whether the source ran out normally.
     """
 
-    def __init__(self, source: FrameSource, classifier,
-                 on_result: Callable[[Classification, Frame], None] | None = None,
-                 on_frame: Callable[[Frame], None] | None = None,
-                 max_results: int | None = None) -> None:
+    def __init__(
+        self,
+        source: FrameSource,
+        classifier,
+        on_result: Callable[[Classification, Frame], None] | None = None,
+        on_frame: Callable[[Frame], None] | None = None,
+        max_results: int | None = None,
+    ) -> None:
         self.source = source
         self.classifier = classifier
         self.on_result = on_result
@@ -135,10 +139,15 @@ class Pipeline:
             invoke = sum(self._invoke_ms) / len(self._invoke_ms) if self._invoke_ms else 0.0
             age = sum(self._ages_ms) / len(self._ages_ms) if self._ages_ms else 0.0
             return PipelineStats(
-                frames_captured=self._captured, frames_classified=self._classified,
-                frames_dropped=self.slot.dropped, frames_skipped=self.source.skipped,
-                capture_fps=self._capture_rate.rate(), inference_fps=self._inference_rate.rate(),
-                inference_ms=invoke, result_age_ms=age)
+                frames_captured=self._captured,
+                frames_classified=self._classified,
+                frames_dropped=self.slot.dropped,
+                frames_skipped=self.source.skipped,
+                capture_fps=self._capture_rate.rate(),
+                inference_fps=self._inference_rate.rate(),
+                inference_ms=invoke,
+                result_age_ms=age,
+            )
 
     def _capture_loop(self) -> None:
         try:
@@ -166,8 +175,9 @@ class Pipeline:
                     if self.slot.closed:
                         break
                     continue
-                result = self.classifier.classify(frame.bgr, frame_timestamp=frame.timestamp,
-                                                  frame_index=frame.index)
+                result = self.classifier.classify(
+                    frame.bgr, frame_timestamp=frame.timestamp, frame_index=frame.index
+                )
                 now = time.monotonic()
                 with self._lock:
                     self._classified += 1

@@ -135,9 +135,11 @@ class CameraSource(_OpenCvSource):
 
         self._cap = self._capture()
         if self._cap is None:
-            raise SourceError(f"camera {self.target} could not be opened",
-                              "check it is plugged in and not used by another program (Linux: "
-                              "ls /dev/video*, user in the 'video' group), or use --source FILE")
+            raise SourceError(
+                f"camera {self.target} could not be opened",
+                "check it is plugged in and not used by another program (Linux: "
+                "ls /dev/video*, user in the 'video' group), or use --source FILE",
+            )
         width, height = self.size
         if width and height:
             self._cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
@@ -148,9 +150,11 @@ class CameraSource(_OpenCvSource):
     def _read(self) -> np.ndarray | None:
         ok, image = self._cap.read()
         if not ok or image is None:
-            raise SourceError(f"camera {self.target} stopped delivering frames after "
-                              f"{self.frames_read} frames (unplugged?)",
-                              "reconnect the camera and start again")
+            raise SourceError(
+                f"camera {self.target} stopped delivering frames after "
+                f"{self.frames_read} frames (unplugged?)",
+                "reconnect the camera and start again",
+            )
         return image
 
 
@@ -172,9 +176,10 @@ class VideoFileSource(_OpenCvSource):
             raise SourceError(f"video not found: {self.path}", "check the --source path")
         self._cap = self._capture()
         if self._cap is None:
-            raise SourceError(f"{self.path} cannot be opened as a video",
-                              "use a file OpenCV can decode (mp4v/MJPG .mp4/.avi, or an "
-                              "image folder)")
+            raise SourceError(
+                f"{self.path} cannot be opened as a video",
+                "use a file OpenCV can decode (mp4v/MJPG .mp4/.avi, or an image folder)",
+            )
         fps = self._cap.get(cv2.CAP_PROP_FPS)
         self.fps = fps if fps and 0 < fps < 1000 else DEFAULT_VIDEO_FPS
 
@@ -187,8 +192,10 @@ class VideoFileSource(_OpenCvSource):
             ok, image = self._cap.read()
         if not ok or image is None:
             if self.frames_read == 0:
-                raise SourceError(f"{self.path} holds no readable frames (empty or corrupt)",
-                                  "check the file plays in a video player")
+                raise SourceError(
+                    f"{self.path} holds no readable frames (empty or corrupt)",
+                    "check the file plays in a video player",
+                )
             self.ended = True
             return None
         return image
@@ -204,16 +211,20 @@ class StreamSource(_OpenCvSource):
 
         self._cap = self._capture()
         if self._cap is None:
-            raise SourceError(f"stream {self.target} could not be opened",
-                              "check the URL, that the server is up and reachable")
+            raise SourceError(
+                f"stream {self.target} could not be opened",
+                "check the URL, that the server is up and reachable",
+            )
         fps = self._cap.get(cv2.CAP_PROP_FPS)
         self.fps = fps if fps and 0 < fps < 1000 else None
 
     def _read(self) -> np.ndarray | None:
         ok, image = self._cap.read()
         if not ok or image is None:
-            raise SourceError(f"stream {self.target} stopped after {self.frames_read} frames",
-                              "check the network and the server, then start again")
+            raise SourceError(
+                f"stream {self.target} stopped after {self.frames_read} frames",
+                "check the network and the server, then start again",
+            )
         return image
 
 
@@ -222,8 +233,13 @@ class ImageFolderSource(FrameSource):
 
     kind = "folder"
 
-    def __init__(self, path: str | Path, fps: float = DEFAULT_FOLDER_FPS, loop: bool = False,
-                 pace: bool = True) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        fps: float = DEFAULT_FOLDER_FPS,
+        loop: bool = False,
+        pace: bool = True,
+    ) -> None:
         self.path = Path(path)
         super().__init__(str(self.path), fps=fps, pace=pace)
         self.loop = loop
@@ -233,11 +249,14 @@ class ImageFolderSource(FrameSource):
     def _open(self) -> None:
         if not self.path.is_dir():
             raise SourceError(f"image folder not found: {self.path}", "check the --source path")
-        self._files = sorted(p for p in self.path.iterdir()
-                             if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+        self._files = sorted(
+            p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
+        )
         if not self._files:
-            raise SourceError(f"{self.path} holds no images",
-                              f"put {', '.join(sorted(IMAGE_EXTENSIONS))} files in it")
+            raise SourceError(
+                f"{self.path} holds no images",
+                f"put {', '.join(sorted(IMAGE_EXTENSIONS))} files in it",
+            )
 
     def _read(self) -> np.ndarray | None:
         import cv2
@@ -271,27 +290,31 @@ class PiCameraSource(FrameSource):
         try:
             from picamera2 import Picamera2
         except ImportError:
-            raise SourceError("the Raspberry Pi camera needs Picamera2, which is not installed",
-                              "on Raspberry Pi OS: sudo apt install python3-picamera2, and create "
-                              "the venv with --system-site-packages") from None
+            raise SourceError(
+                "the Raspberry Pi camera needs Picamera2, which is not installed",
+                "on Raspberry Pi OS: sudo apt install python3-picamera2, and create "
+                "the venv with --system-site-packages",
+            ) from None
         try:
             camera = Picamera2()
-            config = camera.create_video_configuration(
-                main={"size": self.size, "format": "BGR888"})
+            config = camera.create_video_configuration(main={"size": self.size, "format": "BGR888"})
             camera.configure(config)
             camera.start()
-        except Exception as exc:  # noqa: BLE001 - libcamera raises many kinds
-            raise SourceError(f"the Raspberry Pi camera could not start ({exc})",
-                              "check the ribbon cable and that no other program uses it") from None
+        except Exception as exc:
+            raise SourceError(
+                f"the Raspberry Pi camera could not start ({exc})",
+                "check the ribbon cable and that no other program uses it",
+            ) from None
         self._camera = camera
 
     def _read(self) -> np.ndarray | None:
         try:
             # Picamera2's "BGR888" is B,G,R in memory order: what OpenCV calls BGR.
             return self._camera.capture_array("main")[:, :, :3].copy()
-        except Exception as exc:  # noqa: BLE001
-            raise SourceError(f"the Raspberry Pi camera stopped ({exc})",
-                              "check the cable, then start again") from None
+        except Exception as exc:
+            raise SourceError(
+                f"the Raspberry Pi camera stopped ({exc})", "check the cable, then start again"
+            ) from None
 
     def _close(self) -> None:
         if self._camera is not None:
@@ -300,8 +323,9 @@ class PiCameraSource(FrameSource):
             self._camera = None
 
 
-def open_source(spec: str | int, *, loop: bool = False, pace: bool = True,
-                fps: float | None = None) -> FrameSource:
+def open_source(
+    spec: str | int, *, loop: bool = False, pace: bool = True, fps: float | None = None
+) -> FrameSource:
     """Build (not yet open) the source a ``--source`` value names.
 
     ``spec``: a camera index (``0``), ``picamera``, a stream URL, an image folder, a video file,
@@ -321,8 +345,10 @@ def open_source(spec: str | int, *, loop: bool = False, pace: bool = True,
     if path.is_dir():
         return ImageFolderSource(path, fps=fps or DEFAULT_FOLDER_FPS, loop=loop, pace=pace)
     if not path.exists():
-        raise SourceError(f"source not found: {text}",
-                          "give a camera index (0), a video file, an image folder or a URL")
+        raise SourceError(
+            f"source not found: {text}",
+            "give a camera index (0), a video file, an image folder or a URL",
+        )
     if path.suffix.lower() in IMAGE_EXTENSIONS:
         return _SingleImageSource(path, fps=fps or DEFAULT_FOLDER_FPS, loop=loop, pace=pace)
     return VideoFileSource(path, loop=loop, pace=pace)

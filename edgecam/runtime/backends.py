@@ -34,21 +34,36 @@ class Backend:
 
 def _import_litert() -> Backend:
     module = importlib.import_module("ai_edge_litert.interpreter")
-    return Backend(Runtime.LITERT, "ai-edge-litert", _dist_version("ai-edge-litert"),
-                   module.Interpreter, module.load_delegate)
+    return Backend(
+        Runtime.LITERT,
+        "ai-edge-litert",
+        _dist_version("ai-edge-litert"),
+        module.Interpreter,
+        module.load_delegate,
+    )
 
 
 def _import_tflite_runtime() -> Backend:
     module = importlib.import_module("tflite_runtime.interpreter")
-    return Backend(Runtime.TFLITE_RUNTIME, "tflite-runtime", _dist_version("tflite-runtime"),
-                   module.Interpreter, module.load_delegate)
+    return Backend(
+        Runtime.TFLITE_RUNTIME,
+        "tflite-runtime",
+        _dist_version("tflite-runtime"),
+        module.Interpreter,
+        module.load_delegate,
+    )
 
 
 def _import_tensorflow() -> Backend:
     # importlib keeps this lazy; TensorFlow costs ~2 s and is the last resort.
     tf = importlib.import_module("tensorflow")
-    return Backend(Runtime.TENSORFLOW, "tensorflow", tf.__version__,
-                   tf.lite.Interpreter, tf.lite.experimental.load_delegate)
+    return Backend(
+        Runtime.TENSORFLOW,
+        "tensorflow",
+        tf.__version__,
+        tf.lite.Interpreter,
+        tf.lite.experimental.load_delegate,
+    )
 
 
 _IMPORTERS = {
@@ -89,8 +104,10 @@ def load_backend(runtime: Runtime | str = Runtime.AUTO) -> Backend:
         return backend
     if runtime is Runtime.AUTO:
         raise RuntimeNotFoundError("no TFLite runtime is installed", _INSTALL_HINT)
-    raise RuntimeNotFoundError(f"runtime '{runtime.value}' is not installed ({failures[0]})",
-                               f"install it, or use --runtime auto; {_INSTALL_HINT}")
+    raise RuntimeNotFoundError(
+        f"runtime '{runtime.value}' is not installed ({failures[0]})",
+        f"install it, or use --runtime auto; {_INSTALL_HINT}",
+    )
 
 
 def available_runtimes() -> list[str]:
@@ -98,9 +115,11 @@ def available_runtimes() -> list[str]:
     import importlib.util
 
     found = []
-    for runtime, module in ((Runtime.LITERT, "ai_edge_litert"),
-                            (Runtime.TFLITE_RUNTIME, "tflite_runtime"),
-                            (Runtime.TENSORFLOW, "tensorflow")):
+    for runtime, module in (
+        (Runtime.LITERT, "ai_edge_litert"),
+        (Runtime.TFLITE_RUNTIME, "tflite_runtime"),
+        (Runtime.TENSORFLOW, "tensorflow"),
+    ):
         if importlib.util.find_spec(module) is not None:
             found.append(runtime.value)
     return found

@@ -1,4 +1,4 @@
-"""``edgecam bench``: latency statistics of one model on one delegate, like TFLite's benchmark_model."""
+"""`edgecam bench`: latency of one model on one delegate, like TFLite's benchmark_model."""
 
 from __future__ import annotations
 
@@ -36,8 +36,7 @@ def latency_stats(samples_ms: list[float]) -> dict[str, float]:
     }
 
 
-def benchmark(engine: Engine, runs: int = 100, warmup: int = 10,
-              progress=None) -> dict[str, Any]:
+def benchmark(engine: Engine, runs: int = 100, warmup: int = 10, progress=None) -> dict[str, Any]:
     """Time ``engine.run`` (set input + invoke + read output) on a random input.
 
     The first run is reported on its own (an Edge TPU loads the weights then; a GPU compiles).

@@ -30,8 +30,10 @@ def edgetpu_library_name(system: str | None = None) -> str:
     try:
         return EDGETPU_LIBRARY[system]
     except KeyError:
-        raise DelegateError(f"the Edge TPU is not supported on {system}",
-                            "use Linux, macOS or Windows, or --delegate cpu") from None
+        raise DelegateError(
+            f"the Edge TPU is not supported on {system}",
+            "use Linux, macOS or Windows, or --delegate cpu",
+        ) from None
 
 
 def is_edgetpu_compiled(model_path: Path) -> bool:
@@ -54,8 +56,9 @@ def _check_library(library: str, what: str, hint: str) -> None:
         raise DelegateError(f"{what} library {library} could not be loaded ({exc})", hint) from None
 
 
-def load_edgetpu_delegate(backend: Backend, device: str | None = None,
-                          library: str | None = None) -> Any:
+def load_edgetpu_delegate(
+    backend: Backend, device: str | None = None, library: str | None = None
+) -> Any:
     """Load libedgetpu for ``device`` (``usb``, ``usb:N``, ``pci``, ``pci:N`` or None = any).
 
     Raises:
@@ -80,8 +83,10 @@ def load_gpu_delegate(backend: Backend, library: Path) -> Any:
     Raises:
         DelegateError: the library is missing or refuses to start.
     """
-    hint = ("build libtensorflowlite_gpu_delegate.so for your platform, or leave "
-            "--gpu-delegate/EDGECAM_GPU_DELEGATE unset to use ai-edge-litert's GPU accelerator")
+    hint = (
+        "build libtensorflowlite_gpu_delegate.so for your platform, or leave "
+        "--gpu-delegate/EDGECAM_GPU_DELEGATE unset to use ai-edge-litert's GPU accelerator"
+    )
     if not Path(library).exists() and "/" in str(library):
         raise DelegateError(f"GPU delegate library not found: {library}", hint)
     _check_library(str(library), "GPU delegate", hint)

@@ -45,8 +45,13 @@ class TensorSpec:
     @classmethod
     def from_details(cls, details: dict[str, Any]) -> TensorSpec:
         scale, zero_point = details.get("quantization", (0.0, 0))
-        return cls(name=details.get("name", ""), shape=tuple(int(d) for d in details["shape"]),
-                   dtype=np.dtype(details["dtype"]), scale=float(scale), zero_point=int(zero_point))
+        return cls(
+            name=details.get("name", ""),
+            shape=tuple(int(d) for d in details["shape"]),
+            dtype=np.dtype(details["dtype"]),
+            scale=float(scale),
+            zero_point=int(zero_point),
+        )
 
     def describe(self) -> str:
         text = f"{self.name or '?'} {list(self.shape)} {self.dtype.name}"
@@ -63,9 +68,16 @@ def default_threads() -> int:
 class Engine:
     """A loaded model ready to run. Subclasses implement ``run``."""
 
-    def __init__(self, backend: Backend, delegate: Delegate, description: str,
-                 inputs: list[TensorSpec], outputs: list[TensorSpec], ops: list[str],
-                 model_path: Path) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        delegate: Delegate,
+        description: str,
+        inputs: list[TensorSpec],
+        outputs: list[TensorSpec],
+        ops: list[str],
+        model_path: Path,
+    ) -> None:
         self.backend = backend
         self.delegate = delegate
         self.description = description  # e.g. "cpu (XNNPACK, 2 threads)"
@@ -124,35 +136,45 @@ class CompiledModelEngine(Engine):
 
 def _ops_of(interpreter: Any) -> list[str]:
     try:
-        return [d["op_name"] for d in interpreter._get_ops_details()]  # private but stable since TF 2.5
-    except Exception:  # noqa: BLE001 - an older runtime without it: ops are only informative
+        return [
+            d["op_name"] for d in interpreter._get_ops_details()
+        ]  # private but stable since TF 2.5
+    except Exception:
         return []
 
 
-def _new_interpreter(backend: Backend, model: Path, threads: int | None,
-                     delegates: list[Any]) -> Any:
+def _new_interpreter(
+    backend: Backend, model: Path, threads: int | None, delegates: list[Any]
+) -> Any:
     """Create and allocate an interpreter, translating the runtimes' errors into ours."""
     try:
         with capture_native_stderr():
-            interpreter = backend.Interpreter(model_path=str(model), num_threads=threads,
-                                              experimental_delegates=delegates or None)
+            interpreter = backend.Interpreter(
+                model_path=str(model), num_threads=threads, experimental_delegates=delegates or None
+            )
             interpreter.allocate_tensors()
     except ValueError as exc:
-        raise ModelError(f"{model} is corrupt or truncated ({_first_line(exc)})",
-                         "re-download or re-export the model") from None
+        raise ModelError(
+            f"{model} is corrupt or truncated ({_first_line(exc)})",
+            "re-download or re-export the model",
+        ) from None
     except RuntimeError as exc:
         text = str(exc)
         if "edgetpu-custom-op" in text:
-            raise DelegateError(f"{model} is compiled for the Edge TPU and cannot run on the CPU",
-                                "use --delegate edgetpu with a Coral device, or the model's "
-                                "non-Edge-TPU .tflite") from None
+            raise DelegateError(
+                f"{model} is compiled for the Edge TPU and cannot run on the CPU",
+                "use --delegate edgetpu with a Coral device, or the model's non-Edge-TPU .tflite",
+            ) from None
         if "unresolved custom op" in text or "Op builtin_code out of range" in text:
-            raise ModelError(f"{model} uses operations {backend.label} does not have "
-                             f"({_first_line(exc)})",
-                             "update the runtime (pip install -U ai-edge-litert) or re-export "
-                             "with builtin ops only") from None
-        raise ModelError(f"{model} failed to load in {backend.label} ({_first_line(exc)})",
-                         "re-export the model, or try another --runtime") from None
+            raise ModelError(
+                f"{model} uses operations {backend.label} does not have ({_first_line(exc)})",
+                "update the runtime (pip install -U ai-edge-litert) or re-export "
+                "with builtin ops only",
+            ) from None
+        raise ModelError(
+            f"{model} failed to load in {backend.label} ({_first_line(exc)})",
+            "re-export the model, or try another --runtime",
+        ) from None
     return interpreter
 
 
@@ -161,44 +183,65 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def _interpreter_engine(backend: Backend, model: Path, delegate: Delegate, description: str,
-                        threads: int | None, delegates: list[Any]) -> InterpreterEngine:
+def _interpreter_engine(
+    backend: Backend,
+    model: Path,
+    delegate: Delegate,
+    description: str,
+    threads: int | None,
+    delegates: list[Any],
+) -> InterpreterEngine:
     interpreter = _new_interpreter(backend, model, threads, delegates)
     return InterpreterEngine(
-        interpreter, backend=backend, delegate=delegate, description=description,
+        interpreter,
+        backend=backend,
+        delegate=delegate,
+        description=description,
         inputs=[TensorSpec.from_details(d) for d in interpreter.get_input_details()],
         outputs=[TensorSpec.from_details(d) for d in interpreter.get_output_details()],
-        ops=_ops_of(interpreter), model_path=model)
+        ops=_ops_of(interpreter),
+        model_path=model,
+    )
 
 
 def _cpu_engine(backend: Backend, model: Path, threads: int | None) -> InterpreterEngine:
     threads = threads or default_threads()
     plural = "s" if threads > 1 else ""
-    return _interpreter_engine(backend, model, Delegate.CPU, f"cpu (XNNPACK, {threads} thread{plural})",
-                               threads, [])
+    return _interpreter_engine(
+        backend, model, Delegate.CPU, f"cpu (XNNPACK, {threads} thread{plural})", threads, []
+    )
 
 
 def _edgetpu_engine(backend: Backend, files: ModelFiles, device: str | None) -> InterpreterEngine:
     model = files.edgetpu_model or files.model
     if not is_edgetpu_compiled(model):
-        raise DelegateError(f"{model} is not compiled for the Edge TPU",
-                            "compile it with edgetpu_compiler (edgecam export does when the "
-                            "compiler is installed), or use --delegate cpu")
+        raise DelegateError(
+            f"{model} is not compiled for the Edge TPU",
+            "compile it with edgetpu_compiler (edgecam export does when the "
+            "compiler is installed), or use --delegate cpu",
+        )
     delegate = load_edgetpu_delegate(backend, device)
-    return _interpreter_engine(backend, model, Delegate.EDGETPU, f"edgetpu ({device or 'first found'})",
-                               None, [delegate])
+    return _interpreter_engine(
+        backend, model, Delegate.EDGETPU, f"edgetpu ({device or 'first found'})", None, [delegate]
+    )
 
 
 def _gpu_engine(backend: Backend, files: ModelFiles, options: ClassifierOptions) -> Engine:
     if options.gpu_delegate_library is not None:
         delegate = load_gpu_delegate(backend, options.gpu_delegate_library)
-        return _interpreter_engine(backend, files.model, Delegate.GPU,
-                                   f"gpu (delegate {options.gpu_delegate_library.name})", None,
-                                   [delegate])
+        return _interpreter_engine(
+            backend,
+            files.model,
+            Delegate.GPU,
+            f"gpu (delegate {options.gpu_delegate_library.name})",
+            None,
+            [delegate],
+        )
     if backend.runtime is not Runtime.LITERT:
-        raise DelegateError(f"the GPU needs ai-edge-litert's accelerator, not {backend.label}",
-                            "use --runtime litert, or give a GPU delegate library with "
-                            "--gpu-delegate")
+        raise DelegateError(
+            f"the GPU needs ai-edge-litert's accelerator, not {backend.label}",
+            "use --runtime litert, or give a GPU delegate library with --gpu-delegate",
+        )
     # The CPU interpreter reads the tensor details; CompiledModel runs them on the GPU.
     probe = _interpreter_engine(backend, files.model, Delegate.CPU, "probe", 1, [])
     probe.close()
@@ -206,17 +249,23 @@ def _gpu_engine(backend: Backend, files: ModelFiles, options: ClassifierOptions)
         from ai_edge_litert.compiled_model import CompiledModel, Environment, EnvironmentOptions
         from ai_edge_litert.hardware_accelerator import HardwareAccelerator
     except ImportError as exc:
-        raise DelegateError(f"this ai-edge-litert has no GPU accelerator ({exc})",
-                            "pip install -U ai-edge-litert, or use --delegate cpu") from None
+        raise DelegateError(
+            f"this ai-edge-litert has no GPU accelerator ({exc})",
+            "pip install -U ai-edge-litert, or use --delegate cpu",
+        ) from None
     error = None
     with capture_native_stderr() as log:
         import ai_edge_litert.compiled_model as cm_module
 
-        env = Environment.create(options=EnvironmentOptions(
-            runtime_path=os.path.dirname(os.path.abspath(cm_module.__file__))))
+        env = Environment.create(
+            options=EnvironmentOptions(
+                runtime_path=os.path.dirname(os.path.abspath(cm_module.__file__))
+            )
+        )
         try:
-            compiled = CompiledModel.from_file(str(files.model), environment=env,
-                                               hardware_accel=HardwareAccelerator.GPU)
+            compiled = CompiledModel.from_file(
+                str(files.model), environment=env, hardware_accel=HardwareAccelerator.GPU
+            )
             fully = compiled.is_fully_accelerated()
         except (RuntimeError, ValueError) as exc:
             error = _first_line(exc)
@@ -226,20 +275,30 @@ def _gpu_engine(backend: Backend, files: ModelFiles, options: ClassifierOptions)
             gc.collect()
     if error is not None:
         reason = "no GPU adapter found" if "No adapters" in log.text else error
-        raise DelegateError(f"the GPU accelerator could not start ({reason})",
-                            "a GPU with Vulkan drivers (libvulkan1) is needed; "
-                            "or use --delegate cpu")
+        raise DelegateError(
+            f"the GPU accelerator could not start ({reason})",
+            "a GPU with Vulkan drivers (libvulkan1) is needed; or use --delegate cpu",
+        )
     if not fully:
-        raise DelegateError(f"{files.model} cannot run fully on the GPU accelerator",
-                            "some ops are not supported there; use --delegate cpu")
-    return CompiledModelEngine(compiled, backend=backend, delegate=Delegate.GPU,
-                               description="gpu (LiteRT WebGPU accelerator)",
-                               inputs=probe.inputs, outputs=probe.outputs, ops=probe.ops,
-                               model_path=files.model)
+        raise DelegateError(
+            f"{files.model} cannot run fully on the GPU accelerator",
+            "some ops are not supported there; use --delegate cpu",
+        )
+    return CompiledModelEngine(
+        compiled,
+        backend=backend,
+        delegate=Delegate.GPU,
+        description="gpu (LiteRT WebGPU accelerator)",
+        inputs=probe.inputs,
+        outputs=probe.outputs,
+        ops=probe.ops,
+        model_path=files.model,
+    )
 
 
-def open_engine(files: ModelFiles, options: ClassifierOptions,
-                notices: list[str] | None = None) -> Engine:
+def open_engine(
+    files: ModelFiles, options: ClassifierOptions, notices: list[str] | None = None
+) -> Engine:
     """Load ``files`` on the delegate ``options`` asks for.
 
     An explicit delegate that cannot be honoured raises :class:`DelegateError`. ``auto`` tries the
@@ -251,8 +310,10 @@ def open_engine(files: ModelFiles, options: ClassifierOptions,
     choice = options.delegate
     if choice is Delegate.CPU:
         if files.edgetpu_model is None and is_edgetpu_compiled(files.model):
-            raise DelegateError(f"{files.model} is compiled for the Edge TPU and cannot run on "
-                                "the CPU", "use --delegate edgetpu, or the model's plain .tflite")
+            raise DelegateError(
+                f"{files.model} is compiled for the Edge TPU and cannot run on the CPU",
+                "use --delegate edgetpu, or the model's plain .tflite",
+            )
         return _cpu_engine(backend, files.model, options.threads)
     if choice is Delegate.EDGETPU:
         return _edgetpu_engine(backend, files, options.edgetpu_device)
@@ -266,8 +327,11 @@ def open_engine(files: ModelFiles, options: ClassifierOptions,
             return _edgetpu_engine(backend, files, options.edgetpu_device)
         except DelegateError as exc:
             if bare_edgetpu:  # nothing else can run this file
-                raise DelegateError(f"{files.model} is compiled for the Edge TPU, which is not "
-                                    f"available ({exc.message})", EDGETPU_INSTALL_HINT) from None
+                raise DelegateError(
+                    f"{files.model} is compiled for the Edge TPU, which is not "
+                    f"available ({exc.message})",
+                    EDGETPU_INSTALL_HINT,
+                ) from None
             notices.append(f"Edge TPU not used: {exc.message}")
     try:
         return _gpu_engine(backend, files, options)

@@ -39,7 +39,11 @@ def _from_flatbuffer(path) -> tuple[list[TensorSpec], list[TensorSpec], list[str
         t = graph.tensors[index]
         q = t.quantization
         scale = float(q.scale[0]) if q is not None and q.scale is not None and len(q.scale) else 0.0
-        zp = int(q.zeroPoint[0]) if q is not None and q.zeroPoint is not None and len(q.zeroPoint) else 0
+        zp = (
+            int(q.zeroPoint[0])
+            if q is not None and q.zeroPoint is not None and len(q.zeroPoint)
+            else 0
+        )
         name = t.name.decode() if isinstance(t.name, bytes) else str(t.name)
         return TensorSpec(name, tuple(int(d) for d in t.shape), np.dtype(dtypes[t.type]), scale, zp)
 
@@ -70,8 +74,12 @@ def inspect_model(files: ModelFiles, options: ClassifierOptions) -> dict[str, An
     }
     runtime = None
     try:
-        engine = open_engine(files, ClassifierOptions(
-            model=files.model, delegate=Delegate.CPU, runtime=options.runtime, threads=1))
+        engine = open_engine(
+            files,
+            ClassifierOptions(
+                model=files.model, delegate=Delegate.CPU, runtime=options.runtime, threads=1
+            ),
+        )
         inputs, outputs, ops = engine.inputs, engine.outputs, engine.ops
         runtime = engine.backend.label
         engine.close()
@@ -80,18 +88,20 @@ def inspect_model(files: ModelFiles, options: ClassifierOptions) -> dict[str, An
         if parsed is None:
             raise
         inputs, outputs, ops = parsed
-    info.update({
-        "runtime": runtime,
-        "inputs": [_tensor_dict(s) for s in inputs],
-        "outputs": [_tensor_dict(s) for s in outputs],
-        "ops": dict(sorted(Counter(op for op in ops if op != "DELEGATE").items())),
-        "labels": {
-            "origin": files.labels_origin,
-            "count": len(files.labels) if files.labels else 0,
-            "first": (files.labels or [])[:5],
-        },
-        "model_json": files.spec.raw if files.spec else None,
-    })
+    info.update(
+        {
+            "runtime": runtime,
+            "inputs": [_tensor_dict(s) for s in inputs],
+            "outputs": [_tensor_dict(s) for s in outputs],
+            "ops": dict(sorted(Counter(op for op in ops if op != "DELEGATE").items())),
+            "labels": {
+                "origin": files.labels_origin,
+                "count": len(files.labels) if files.labels else 0,
+                "first": (files.labels or [])[:5],
+            },
+            "model_json": files.spec.raw if files.spec else None,
+        }
+    )
     return info
 
 
@@ -110,20 +120,26 @@ def format_info(info: dict[str, Any]) -> str:
         for i, t in enumerate(info[key]):
             q = t.get("quantization")
             qtext = f", scale {q['scale']:.6g}, zero point {q['zero_point']}" if q else ""
-            lines.append(f"{key[:-1] + ' ' + str(i) + ':':<11} {t['shape']} {t['dtype']}{qtext}"
-                         f"  ({t['name']})")
+            lines.append(
+                f"{key[:-1] + ' ' + str(i) + ':':<11} {t['shape']} {t['dtype']}{qtext}"
+                f"  ({t['name']})"
+            )
     ops = ", ".join(f"{name} x{n}" if n > 1 else name for name, n in info["ops"].items())
     lines.append(f"ops:        {ops or 'unknown'}")
     labels = info["labels"]
     if labels["count"]:
-        lines.append(f"labels:     {labels['count']} from {labels['origin']}: "
-                     f"{', '.join(labels['first'])}{', ...' if labels['count'] > 5 else ''}")
+        lines.append(
+            f"labels:     {labels['count']} from {labels['origin']}: "
+            f"{', '.join(labels['first'])}{', ...' if labels['count'] > 5 else ''}"
+        )
     else:
         lines.append("labels:     none found (give --labels FILE)")
     spec = info["model_json"]
     if spec:
         inp = spec.get("input", {})
-        lines.append(f"model.json: format {spec.get('format_version')}, "
-                     f"normalization {inp.get('normalization')}, resize {inp.get('resize')}, "
-                     f"quantization {spec.get('quantization')}")
+        lines.append(
+            f"model.json: format {spec.get('format_version')}, "
+            f"normalization {inp.get('normalization')}, resize {inp.get('resize')}, "
+            f"quantization {spec.get('quantization')}"
+        )
     return "\n".join(lines)

@@ -32,15 +32,21 @@ def check_classifier_shape(engine: Engine, model: Path) -> int:
     if len(inp.shape) != 4 or inp.shape[0] not in (1, -1) or inp.shape[3] not in (1, 3):
         raise ModelError(f"{model}: input {list(inp.shape)} is not an image", hint)
     if inp.dtype.name not in _SUPPORTED_DTYPES:
-        raise ModelError(f"{model}: input dtype {inp.dtype.name} is not supported",
-                         "export with float32, uint8 or int8 input")
+        raise ModelError(
+            f"{model}: input dtype {inp.dtype.name} is not supported",
+            "export with float32, uint8 or int8 input",
+        )
     if len(engine.outputs) != 1:
         kind = " (it looks like an object detector)" if len(engine.outputs) >= 3 else ""
         raise ModelError(f"{model} has {len(engine.outputs)} outputs{kind}", hint)
     out = engine.outputs[0]
-    if sorted(out.shape)[:-1] != [1] * (len(out.shape) - 1) or out.dtype.name not in _SUPPORTED_DTYPES:
-        raise ModelError(f"{model}: output {list(out.shape)} {out.dtype.name} is not a class "
-                         "score vector", hint)
+    if (
+        sorted(out.shape)[:-1] != [1] * (len(out.shape) - 1)
+        or out.dtype.name not in _SUPPORTED_DTYPES
+    ):
+        raise ModelError(
+            f"{model}: output {list(out.shape)} {out.dtype.name} is not a class score vector", hint
+        )
     return int(max(out.shape))
 
 
@@ -53,18 +59,23 @@ def align_labels(files: ModelFiles, num_classes: int, notices: list[str]) -> lis
     """
     labels = files.labels
     if labels is None:
-        notices.append(f"no labels found for {files.model.name}: showing class numbers "
-                       "(give --labels FILE)")
+        notices.append(
+            f"no labels found for {files.model.name}: showing class numbers (give --labels FILE)"
+        )
         return [f"class_{i}" for i in range(num_classes)]
     if len(labels) == num_classes:
         return list(labels)
     if len(labels) == num_classes - 1:
-        notices.append(f"{files.labels_origin} has {len(labels)} labels for {num_classes} "
-                       "outputs: assuming index 0 is 'background'")
+        notices.append(
+            f"{files.labels_origin} has {len(labels)} labels for {num_classes} "
+            "outputs: assuming index 0 is 'background'"
+        )
         return ["background", *labels]
-    raise LabelsError(f"{files.labels_origin} has {len(labels)} labels but {files.model.name} "
-                      f"has {num_classes} outputs",
-                      "use the labels file that belongs to this model (--labels FILE)")
+    raise LabelsError(
+        f"{files.labels_origin} has {len(labels)} labels but {files.model.name} "
+        f"has {num_classes} outputs",
+        "use the labels file that belongs to this model (--labels FILE)",
+    )
 
 
 class Classifier:
@@ -95,9 +106,11 @@ class Classifier:
                 color_order=spec.color_order if spec else "RGB",
             )
             probabilities = outputs_are_probabilities(
-                self.output_spec, self.engine.ops, spec.output_activation if spec else None)
-            self.postprocess = Postprocessor(self.output_spec, self.labels, options.top_k,
-                                             probabilities)
+                self.output_spec, self.engine.ops, spec.output_activation if spec else None
+            )
+            self.postprocess = Postprocessor(
+                self.output_spec, self.labels, options.top_k, probabilities
+            )
         except BaseException:
             self.engine.close()
             raise
@@ -129,8 +142,12 @@ class Classifier:
         """Where inference runs, e.g. ``cpu (XNNPACK, 2 threads)``."""
         return self.engine.description
 
-    def classify(self, image: np.ndarray, frame_timestamp: float | None = None,
-                 frame_index: int | None = None) -> Classification:
+    def classify(
+        self,
+        image: np.ndarray,
+        frame_timestamp: float | None = None,
+        frame_index: int | None = None,
+    ) -> Classification:
         """Classify one BGR (or grayscale / BGRA) uint8 image; return the top-k and timings."""
         t0 = time.perf_counter()
         tensor = self.preprocess(image)
@@ -174,6 +191,8 @@ def read_image(path: str | Path) -> np.ndarray:
         raise ImageError(f"cannot read {path}: {exc.strerror}", "check its permissions") from None
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
-        raise ImageError(f"{path} is not a readable image (empty, corrupt or unknown format)",
-                         "use a JPEG, PNG, BMP, WebP or TIFF file")
+        raise ImageError(
+            f"{path} is not a readable image (empty, corrupt or unknown format)",
+            "use a JPEG, PNG, BMP, WebP or TIFF file",
+        )
     return image

@@ -12,8 +12,9 @@ _PASS_THROUGH_OPS = {"DELEGATE", "QUANTIZE", "DEQUANTIZE", "RESHAPE", "SQUEEZE",
 _PROBABILITY_OPS = {"SOFTMAX", "LOGISTIC"}
 
 
-def outputs_are_probabilities(spec: TensorSpec, ops: list[str],
-                              declared: str | None = None) -> bool | None:
+def outputs_are_probabilities(
+    spec: TensorSpec, ops: list[str], declared: str | None = None
+) -> bool | None:
     """Decide, once per model, whether the output already holds probabilities.
 
     Order of evidence: ``model.json`` (``declared``: "softmax" or "none"); the last real op of
@@ -51,8 +52,9 @@ def top_k_indices(scores: np.ndarray, k: int) -> np.ndarray:
 class Postprocessor:
     """Turns the raw output tensor into the top-k :class:`Category` list."""
 
-    def __init__(self, spec: TensorSpec, labels: list[str], top_k: int,
-                 probabilities: bool | None) -> None:
+    def __init__(
+        self, spec: TensorSpec, labels: list[str], top_k: int, probabilities: bool | None
+    ) -> None:
         self.spec = spec
         self.labels = labels
         self.top_k = top_k
@@ -78,5 +80,7 @@ class Postprocessor:
 
     def __call__(self, raw: np.ndarray) -> tuple[Category, ...]:
         scores = self.scores(raw)
-        return tuple(Category(int(i), self.labels[i], float(scores[i]))
-                     for i in top_k_indices(scores, self.top_k))
+        return tuple(
+            Category(int(i), self.labels[i], float(scores[i]))
+            for i in top_k_indices(scores, self.top_k)
+        )

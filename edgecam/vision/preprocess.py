@@ -36,21 +36,29 @@ def build_lut(spec: TensorSpec, normalization: Normalization | None, channels: i
     if normalization is None and spec.dtype.kind in "iu":
         raw = pixels if spec.dtype == np.uint8 else pixels - 128
         return raw.astype(spec.dtype)
-    norm = normalization or Normalization(FLOAT_DEFAULT.mean[:channels], FLOAT_DEFAULT.std[:channels])
-    real = np.stack([(pixels - m) / s for m, s in zip(norm.mean[:channels], norm.std[:channels],
-                                                       strict=True)], axis=-1)
+    norm = normalization or Normalization(
+        FLOAT_DEFAULT.mean[:channels], FLOAT_DEFAULT.std[:channels]
+    )
+    real = np.stack(
+        [(pixels - m) / s for m, s in zip(norm.mean[:channels], norm.std[:channels], strict=True)],
+        axis=-1,
+    )
     if spec.dtype.kind == "f":
         table = real.astype(spec.dtype)
     elif spec.dtype.kind in "iu":
         if not spec.quantized:
-            raise ImageError(f"input {spec.describe()} is integer but not quantized",
-                             "edgecam needs the input's scale and zero point")
+            raise ImageError(
+                f"input {spec.describe()} is integer but not quantized",
+                "edgecam needs the input's scale and zero point",
+            )
         info = np.iinfo(spec.dtype)
         q = np.round(real / spec.scale + spec.zero_point)
         table = np.clip(q, info.min, info.max).astype(spec.dtype)
     else:
-        raise ImageError(f"input dtype {spec.dtype.name} is not supported",
-                         "edgecam runs float32, uint8 and int8 inputs")
+        raise ImageError(
+            f"input dtype {spec.dtype.name} is not supported",
+            "edgecam runs float32, uint8 and int8 inputs",
+        )
     if channels == 1 or np.all(table == table[:, :1]):
         return np.ascontiguousarray(table[:, 0])
     return np.ascontiguousarray(table.reshape(1, 256, channels))
@@ -75,8 +83,13 @@ class Preprocessor:
     The returned tensor is a buffer owned and reused by this object: copy it if you keep it.
     """
 
-    def __init__(self, spec: TensorSpec, normalization: Normalization | None = None,
-                 resize: ResizeMode = ResizeMode.STRETCH, color_order: str = "RGB") -> None:
+    def __init__(
+        self,
+        spec: TensorSpec,
+        normalization: Normalization | None = None,
+        resize: ResizeMode = ResizeMode.STRETCH,
+        color_order: str = "RGB",
+    ) -> None:
         _, self.height, self.width, self.channels = spec.shape
         self.resize = resize
         self.color_order = "GRAY" if self.channels == 1 else color_order
@@ -92,8 +105,10 @@ class Preprocessor:
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         if image is None or image.dtype != np.uint8 or image.ndim not in (2, 3) or image.size == 0:
-            raise ImageError("the image is not an 8-bit picture",
-                             "pass a BGR/grayscale uint8 array (as cv2.imread returns)")
+            raise ImageError(
+                "the image is not an 8-bit picture",
+                "pass a BGR/grayscale uint8 array (as cv2.imread returns)",
+            )
         if image.ndim == 3 and image.shape[2] == 4:
             image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
         gray_in = image.ndim == 2 or image.shape[2] == 1
@@ -105,21 +120,24 @@ class Preprocessor:
 
     def _fit(self, image: np.ndarray, out: np.ndarray) -> np.ndarray:
         src_h, src_w = image.shape[:2]
-        (cx, cy, cw, ch), (px, py, pw, ph) = fit_box(src_w, src_h, self.width, self.height,
-                                                     self.resize)
-        region = image[cy:cy + ch, cx:cx + cw]
+        (cx, cy, cw, ch), (px, py, pw, ph) = fit_box(
+            src_w, src_h, self.width, self.height, self.resize
+        )
+        region = image[cy : cy + ch, cx : cx + cw]
         if (pw, ph) == (self.width, self.height):
             return cv2.resize(region, (pw, ph), dst=out, interpolation=cv2.INTER_LINEAR)
         if self._paste is None or self._paste.shape[:2] != (ph, pw) or self._paste.ndim != out.ndim:
             self._paste = np.empty((ph, pw, *out.shape[2:]), np.uint8)
         cv2.resize(region, (pw, ph), dst=self._paste, interpolation=cv2.INTER_LINEAR)
         out[...] = 0
-        out[py:py + ph, px:px + pw] = self._paste
+        out[py : py + ph, px : px + pw] = self._paste
         return out
 
     def _convert(self, fitted: np.ndarray, gray_in: bool) -> np.ndarray:
         if self.color_order == "GRAY":
-            return fitted if gray_in else cv2.cvtColor(fitted, cv2.COLOR_BGR2GRAY, dst=self._fitted1)
+            return (
+                fitted if gray_in else cv2.cvtColor(fitted, cv2.COLOR_BGR2GRAY, dst=self._fitted1)
+            )
         if gray_in:
             return cv2.cvtColor(fitted, cv2.COLOR_GRAY2BGR, dst=self._color)
         if self.color_order == "BGR":
