@@ -25,7 +25,8 @@ def outputs_are_probabilities(
     if declared is not None:
         return declared == "softmax"
     real_ops = [op for op in ops if op not in _PASS_THROUGH_OPS]
-    if real_ops:
+    # A custom op last (edgetpu-custom-op) hides what it computes: fall through to quantization.
+    if real_ops and real_ops[-1].isupper():
         return real_ops[-1] in _PROBABILITY_OPS
     if spec.quantized and abs(spec.scale - 1 / 256) < 1e-9:
         return spec.zero_point == (0 if spec.dtype == np.uint8 else -128)

@@ -1,0 +1,103 @@
+"""Models and inputs the benchmarks share: a MobileNetV2 int8 model and a synthetic frame.
+
+    python benchmarks/models.py            # build the model if it is not cached; print its path
+    python benchmarks/models.py --force    # rebuild it
+
+Building needs TensorFlow (the training environment, ``make venv-train``); it is imported only
+inside :func:`build_mobilenet_v2_int8`, so importing this module for its paths and the frame (as
+the timed scripts do) never loads TensorFlow. The weights are random (no internet needed):
+fine for timing, meaningless for predictions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / ".bench-cache"
+MOBILENET_V2_INT8 = CACHE / "mobilenet_v2_1.0_224_int8.tflite"
+FIXTURE_MODEL = ROOT / "tests" / "fixtures" / "color_float32.tflite"
+FRAME_SIZE = (640, 480)  # width, height: a typical webcam frame
+
+
+def synthetic_frame(seed: int = 0) -> np.ndarray:
+    """A fixed 640x480 BGR uint8 frame: seeded noise over a smooth gradient."""
+    width, height = FRAME_SIZE
+    rng = np.random.default_rng(seed)
+    ramp = np.linspace(0, 200, width, dtype=np.float32)[None, :, None]
+    noise = rng.normal(0, 25, (height, width, 3)).astype(np.float32)
+    return np.clip(ramp + noise + [30, 60, 90], 0, 255).astype(np.uint8)
+
+
+def write_frame(path: Path, seed: int = 0) -> Path:
+    """Write :func:`synthetic_frame` as a PNG (for the command-line start-up runs)."""
+    import cv2
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), synthetic_frame(seed)):
+        raise OSError(f"could not write {path}")
+    return path
+
+
+def build_mobilenet_v2_int8(path: Path, samples: int = 20, seed: int = 0) -> Path:
+    """Build MobileNetV2 1.0 224 (random weights) and convert it to full int8, uint8 in/out.
+
+    Args:
+        path: where to write the ``.tflite`` (written to a temporary name, then renamed).
+        samples: random images in the representative dataset.
+        seed: seeds the weights and the representative images.
+
+    Returns:
+        ``path``.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    model = keras.applications.MobileNetV2(
+        weights=None, input_shape=(224, 224, 3), alpha=1.0, classes=1000
+    )
+    rng = np.random.default_rng(seed)
+
+    def representative():
+        # MobileNetV2 takes [-1, 1] pixels; the uint8 input's quantization will encode that.
+        for _ in range(samples):
+            yield [rng.uniform(-1, 1, (1, 224, 224, 3)).astype(np.float32)]
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.uint8
+    converter.inference_output_type = tf.uint8
+    with contextlib.redirect_stdout(io.StringIO()):  # Keras prints its whole export signature
+        data = converter.convert()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=MOBILENET_V2_INT8)
+    parser.add_argument("--force", action="store_true", help="rebuild even if cached")
+    args = parser.parse_args()
+    if args.force or not args.out.exists():
+        print(f"building {args.out} (TensorFlow, about a minute)...", file=sys.stderr)
+        build_mobilenet_v2_int8(args.out)
+    print(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

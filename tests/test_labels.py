@@ -1,0 +1,72 @@
+"""Label parsing (plain, 'id label', 'id:label'), files, and labels embedded in a model."""
+
+from __future__ import annotations
+
+import shutil
+import zipfile
+
+import pytest
+from conftest import FIXTURES
+
+from edgecam.errors import LabelsError
+from edgecam.labels import embed_labels, parse_labels, read_embedded_labels, read_labels_file
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("cat\ndog\n", ["cat", "dog"]),
+        ("\ufeffcat\r\ndog\r\n\r\n", ["cat", "dog"]),  # BOM, CRLF, blank lines
+        ("0 background\n1 tench, Tinca tinca\n", ["background", "tench, Tinca tinca"]),
+        ("0  person\n1  bicycle\n", ["person", "bicycle"]),  # Coral's two spaces
+        ("0:cat\n1: dog\n", ["cat", "dog"]),
+        ("1 b\n0 a\n", ["a", "b"]),  # ids, not line order, decide the index
+        ("0 a\n2 c\n", ["a", "class_1", "c"]),  # a gap gets a placeholder
+        ("7 eleven\ncat\n", ["7 eleven", "cat"]),  # not every line has an id: plain
+    ],
+)
+def test_parse_label_forms(text, expected):
+    assert parse_labels(text) == expected
+
+
+def test_empty_labels_is_an_error():
+    with pytest.raises(LabelsError, match="no labels"):
+        parse_labels("\n \n")
+
+
+def test_repeated_id_is_an_error():
+    with pytest.raises(LabelsError, match="id 1 appears twice"):
+        parse_labels("0 a\n1 b\n1 c\n")
+
+
+def test_read_labels_file_errors(tmp_path):
+    with pytest.raises(LabelsError, match="labels file not found"):
+        read_labels_file(tmp_path / "missing.txt")
+    binary = tmp_path / "labels.txt"
+    binary.write_bytes(b"\xff\xfe\x00\x81garbage")
+    with pytest.raises(LabelsError, match="not a UTF-8 text file"):
+        read_labels_file(binary)
+
+
+def test_fixture_label_files_parse_to_the_same_classes():
+    assert read_labels_file(FIXTURES / "color_labels_ids.txt") == ["red", "green", "blue"]
+    assert read_labels_file(FIXTURES / "color_labels_colon.txt") == ["red", "green", "blue"]
+
+
+def test_embedded_labels_round_trip(tmp_path):
+    model = tmp_path / "m.tflite"
+    shutil.copy(FIXTURES / "color_logits_float32.tflite", model)
+    original = model.read_bytes()
+    assert read_embedded_labels(model) is None
+    embed_labels(model, ["a", "b", "c"])
+    assert read_embedded_labels(model) == ["a", "b", "c"]
+    assert model.read_bytes().startswith(original)  # the flatbuffer is untouched
+    assert zipfile.is_zipfile(model)
+    # Embedding again replaces the labels instead of stacking archives.
+    embed_labels(model, ["x", "y", "z"])
+    assert read_embedded_labels(model) == ["x", "y", "z"]
+    assert len(model.read_bytes()) < len(original) + 400
+
+
+def test_fixture_model_carries_its_labels():
+    assert read_embedded_labels(FIXTURES / "color_float32.tflite") == ["red", "green", "blue"]
