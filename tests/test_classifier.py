@@ -79,7 +79,7 @@ def test_top_k_limits_the_result():
 def test_labels_count_mismatch_is_reported(tmp_path):
     labels = tmp_path / "labels.txt"
     labels.write_text("a\nb\nc\nd\ne\n")
-    with pytest.raises(LabelsError, match="5 labels but color_float32.tflite has 3 outputs"):
+    with pytest.raises(LabelsError, match=r"5 labels but color_float32\.tflite has 3 outputs"):
         classifier("color_float32.tflite", labels=labels)
 
 
