@@ -164,6 +164,9 @@ class Pipeline:
                     self.on_frame(frame)
         except EdgecamError as exc:
             self.error = exc
+        except Exception as exc:  # noqa: BLE001 - a worker must report, never die silently
+            self.error = EdgecamError(f"capture from {self.source.description} failed: {exc!r}",
+                                      "please report this with --verbose output")
         finally:
             self.slot.close()  # the inference thread finishes the last frame, then stops
 
@@ -192,4 +195,8 @@ class Pipeline:
                     break
         except EdgecamError as exc:
             self.error = exc
+            self.stop()
+        except Exception as exc:  # noqa: BLE001 - a worker must report, never die silently
+            self.error = EdgecamError(f"inference failed: {exc!r}",
+                                      "please report this with --verbose output")
             self.stop()

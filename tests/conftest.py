@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import cv2
@@ -60,6 +63,19 @@ def color_images(tmp_path: Path) -> Path:
         cv2.imwrite(str(folder / f"{i}_{color}.png"), solid(color))
     (folder / "3_broken.jpg").write_bytes(b"\xff\xd8 this is not really a jpeg")
     return folder
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    """A local HTTP server on 127.0.0.1 serving tmp_path; yields its base URL."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", server
+    server.shutdown()
+    server.server_close()
 
 
 def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
