@@ -164,7 +164,7 @@ class Pipeline:
                     self.on_frame(frame)
         except EdgecamError as exc:
             self.error = exc
-        except Exception as exc:  # noqa: BLE001 - a worker must report, never die silently
+        except Exception as exc:
             self.error = EdgecamError(f"capture from {self.source.description} failed: {exc!r}",
                                       "please report this with --verbose output")
         finally:
@@ -196,7 +196,7 @@ class Pipeline:
         except EdgecamError as exc:
             self.error = exc
             self.stop()
-        except Exception as exc:  # noqa: BLE001 - a worker must report, never die silently
+        except Exception as exc:
             self.error = EdgecamError(f"inference failed: {exc!r}",
                                       "please report this with --verbose output")
             self.stop()

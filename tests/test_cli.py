@@ -1,0 +1,337 @@
+"""The command line end to end, in fresh processes: outputs, JSON, and every error path."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import cv2
+import pytest
+from conftest import FIXTURES, assert_one_line_error, run_cli, solid, write_video
+
+COLOR = str(FIXTURES / "color_float32.tflite")
+
+
+@pytest.fixture
+def images(tmp_path):
+    paths = {}
+    for color in ("red", "green", "blue"):
+        paths[color] = tmp_path / f"{color}.png"
+        cv2.imwrite(str(paths[color]), solid(color, (50, 40)))
+    paths["bad"] = tmp_path / "bad.jpg"
+    paths["bad"].write_text("not an image")
+    return paths
+
+
+def test_classify_human_output(images):
+    proc = run_cli(
+        "classify",
+        str(images["red"]),
+        str(images["blue"]),
+        "--model",
+        COLOR,
+        "--delegate",
+        "cpu",
+        "-k",
+        "2",
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(f"{images['red']}: red 99.9%")
+    assert "blue 99.9%" in lines[1]
+
+
+def test_classify_json_lines(images):
+    proc = run_cli(
+        "classify",
+        str(images["green"]),
+        "--model",
+        str(FIXTURES / "bundle_int8"),
+        "--json",
+        "--top-k",
+        "3",
+    )
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(proc.stdout)
+    assert record["image"] == str(images["green"])
+    assert record["predictions"][0]["label"] == "green"
+    assert set(record["predictions"][0]) == {"index", "label", "score"}
+    scores = [p["score"] for p in record["predictions"]]
+    assert scores == sorted(scores, reverse=True)
+    assert record["latency_ms"] > 0
+
+
+def test_unreadable_image_is_reported_and_the_others_still_run(images):
+    proc = run_cli("classify", str(images["bad"]), str(images["red"]), "--model", COLOR, "--json")
+    assert proc.returncode == 1
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert "not a readable image" in records[0]["error"]
+    assert records[1]["predictions"][0]["label"] == "red"
+    assert "Traceback" not in proc.stderr
+    assert "1 of 2 images could not be classified" in proc.stderr
+
+
+def test_labels_option_forms(images):
+    proc = run_cli(
+        "classify",
+        str(images["blue"]),
+        "--model",
+        str(FIXTURES / "color_uint8.tflite"),
+        "--labels",
+        str(FIXTURES / "color_labels_colon.txt"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert ": blue 99.6%" in proc.stdout
+
+
+def test_info_json_and_text():
+    proc = run_cli("info", str(FIXTURES / "color_int8.tflite"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    assert info["inputs"][0]["shape"] == [1, 32, 32, 3]
+    assert info["inputs"][0]["dtype"] == "int8"
+    assert info["inputs"][0]["quantization"]["zero_point"] == -1
+    assert info["outputs"][0]["dtype"] == "int8"
+    assert "SOFTMAX" in info["ops"]
+    assert info["edgetpu_compiled"] is False
+    text = run_cli("info", str(FIXTURES / "bundle_int8"))
+    assert "labels:     3 from" in text.stdout and "model.json: format 1" in text.stdout
+
+
+def test_info_on_an_edgetpu_model_without_a_tpu():
+    proc = run_cli("info", str(FIXTURES / "edgetpu_like.tflite"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    assert info["edgetpu_compiled"] is True
+    assert "edgetpu-custom-op" in info["ops"]
+    assert info["inputs"][0]["dtype"] == "uint8"
+
+
+def test_bench_json():
+    proc = run_cli("bench", COLOR, "--delegate", "cpu", "--threads", "1", "--runs", "30", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["runs"] == 30
+    assert 0 < report["min_ms"] <= report["median_ms"] <= report["p90_ms"] <= report["p99_ms"]
+    assert report["p99_ms"] <= report["max_ms"]
+    assert report["throughput_ips"] > 0
+    assert report["delegate"] == "cpu (XNNPACK, 1 thread)"
+
+
+def test_run_headless_json_on_a_video(tmp_path):
+    video = write_video(tmp_path / "v.mp4", ["red"] * 20 + ["blue"] * 20)
+    proc = run_cli(
+        "run",
+        "--headless",
+        "--source",
+        str(video),
+        "--model",
+        COLOR,
+        "--json",
+        "--delegate",
+        "cpu",
+        "--stats-every",
+        "0.5",
+    )
+    assert proc.returncode == 0, proc.stderr
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    predictions = [r for r in records if "predictions" in r]
+    stats = [r for r in records if "stats" in r]
+    assert len(predictions) >= 20
+    for record in predictions:
+        expected = "red" if record["frame"] < 20 else "blue"
+        assert record["predictions"][0]["label"] == expected
+    assert stats[-1]["final"] is True
+    assert stats[-1]["stats"]["frames_captured"] == 40
+    assert "ended after 40 frames" in proc.stderr
+
+
+def test_run_headless_max_frames_on_an_image_folder(tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i, color in enumerate(["green", "red"]):
+        cv2.imwrite(str(folder / f"{i}.png"), solid(color))
+    proc = run_cli(
+        "run",
+        "--headless",
+        "--source",
+        str(folder),
+        "--model",
+        COLOR,
+        "--loop",
+        "--no-pace",
+        "--max-frames",
+        "3",
+        "--stats-every",
+        "0",
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("frame")]
+    assert len(lines) == 3
+    assert "[final]" in proc.stdout
+
+
+def test_run_without_headless_says_it_runs_headless(tmp_path):
+    video = write_video(tmp_path / "v.mp4", ["red"] * 5)
+    proc = run_cli("run", "--source", str(video), "--model", COLOR, "--no-pace")
+    assert proc.returncode == 0, proc.stderr
+    assert "running headless" in proc.stderr
+
+
+def _truncated(tmp_path):
+    data = (FIXTURES / "color_float32.tflite").read_bytes()
+    path = tmp_path / "truncated.tflite"
+    path.write_bytes(data[:600])
+    return path
+
+
+def _text_file(tmp_path):
+    path = tmp_path / "notes.tflite"
+    path.write_text("hello")
+    return path
+
+
+def _bad_labels(tmp_path):
+    path = tmp_path / "labels.txt"
+    path.write_text("only\ntwo\nthree\nfour\nfive\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    "make_args, needles",
+    [
+        (
+            lambda t, img: ["classify", img, "--model", str(t / "missing.tflite")],
+            ["model not found", "missing.tflite"],
+        ),
+        (lambda t, img: ["classify", img, "--model", str(_text_file(t))], ["not a TFLite model"]),
+        (lambda t, img: ["classify", img, "--model", str(_truncated(t))], ["corrupt or truncated"]),
+        (
+            lambda t, img: ["classify", img, "--model", str(FIXTURES / "bad_two_inputs.tflite")],
+            ["has 2 inputs"],
+        ),
+        (
+            lambda t, img: ["classify", img, "--model", str(FIXTURES / "bad_vector_input.tflite")],
+            ["is not an image"],
+        ),
+        (
+            lambda t, img: ["classify", img, "--model", str(FIXTURES / "bad_detection.tflite")],
+            ["object detector"],
+        ),
+        (
+            lambda t, img: [
+                "classify",
+                img,
+                "--model",
+                str(FIXTURES / "edgetpu_like.tflite"),
+                "--delegate",
+                "cpu",
+            ],
+            ["compiled for the Edge TPU", "--delegate edgetpu"],
+        ),
+        (
+            lambda t, img: [
+                "classify",
+                img,
+                "--model",
+                str(FIXTURES / "edgetpu_like.tflite"),
+                "--delegate",
+                "edgetpu",
+            ],
+            ["libedgetpu", "libedgetpu1-std"],
+        ),
+        (
+            lambda t, img: [
+                "classify",
+                img,
+                "--model",
+                COLOR,
+                "--delegate",
+                "gpu",
+                "--gpu-delegate",
+                str(t / "libgpu.so"),
+            ],
+            ["GPU delegate library not found"],
+        ),
+        (
+            lambda t, img: ["classify", img, "--model", COLOR, "--labels", str(_bad_labels(t))],
+            ["5 labels", "3 outputs"],
+        ),
+        (
+            lambda t, img: ["classify", img, "--model", COLOR, "--labels", str(t / "none.txt")],
+            ["labels file not found"],
+        ),
+        (lambda t, img: ["classify", str(t / "nope.jpg"), "--model", COLOR], ["image not found"]),
+        (
+            lambda t, img: ["run", "--headless", "--source", "97", "--model", COLOR],
+            ["camera 97 could not be opened"],
+        ),
+        (
+            lambda t, img: [
+                "run",
+                "--headless",
+                "--source",
+                str(t / "nothing.mp4"),
+                "--model",
+                COLOR,
+            ],
+            ["source not found"],
+        ),
+        (lambda t, img: ["bench", str(t)], ["not a model bundle"]),
+    ],
+)
+def test_errors_are_one_clear_line(tmp_path, images, make_args, needles):
+    proc = run_cli(*make_args(tmp_path, str(images["red"])))
+    assert_one_line_error(proc, *needles)
+
+
+def test_gpu_without_a_gpu_is_one_clear_line(images):
+    pytest.importorskip("ai_edge_litert", reason="the GPU accelerator ships with ai-edge-litert")
+    proc = run_cli("classify", str(images["red"]), "--model", COLOR, "--delegate", "gpu")
+    if proc.returncode == 0:
+        pytest.skip("this machine has a working GPU accelerator")
+    assert_one_line_error(proc, "GPU accelerator could not start")
+    assert "delegate_webgpu" not in proc.stderr  # native logs stay captured
+
+
+def test_auto_falls_back_and_says_so(images):
+    proc = run_cli("classify", str(images["red"]), "--model", COLOR)
+    assert proc.returncode == 0, proc.stderr
+    assert ": red 99.9%" in proc.stdout
+    gpu = run_cli("classify", str(images["red"]), "--model", COLOR, "--delegate", "gpu")
+    if gpu.returncode == 0:
+        pytest.skip("this machine has a working GPU accelerator: auto does not fall back")
+    assert "edgecam: note: GPU not used" in proc.stderr
+
+
+def test_stream_that_drops_is_one_clear_line(tmp_path, http_server):
+    url, _ = http_server
+    write_video(tmp_path / "s.mp4", ["green"] * 8)
+    proc = run_cli("run", "--headless", "--source", f"{url}/s.mp4", "--model", COLOR)
+    assert_one_line_error(proc, "stopped after 8 frames")
+    assert "frame     7  green" in proc.stdout  # the frames before the drop were classified
+
+
+def test_bad_arguments_get_usage_not_traceback(images):
+    proc = run_cli("classify", str(images["red"]), "--model", COLOR, "--top-k", "zero")
+    assert proc.returncode == 2
+    assert "'zero' is not a whole number" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    proc = run_cli("bench", COLOR, "--delegate", "tpu")
+    assert proc.returncode == 2 and "invalid choice" in proc.stderr
+
+
+def test_missing_default_model_is_a_clear_error(images, monkeypatch):
+    from edgecam import cli
+
+    if cli.DEFAULT_MODEL.exists():
+        pytest.skip("the bundled default model is installed")
+    proc = run_cli("classify", str(images["red"]))
+    assert_one_line_error(proc, "pass --model")
+
+
+def test_model_folder_copy_works_from_anywhere(tmp_path, images):
+    shutil.copytree(FIXTURES / "bundle_int8", tmp_path / "my model")
+    proc = run_cli("classify", str(images["blue"]), "--model", str(tmp_path / "my model"))
+    assert proc.returncode == 0 and ": blue" in proc.stdout
