@@ -73,8 +73,10 @@ lint: venv
 fixtures: venv-train
 	$(VENV_TRAIN)/bin/python tests/fixtures/make_fixtures.py
 
-bench: venv-train
-	$(VENV_TRAIN)/bin/python benchmarks/run_all.py
+# The training environment only builds the benchmark model; everything timed runs in .venv,
+# where TensorFlow is not installed.
+bench: venv venv-train
+	$(VENV)/bin/python benchmarks/run_all.py --build-python $(VENV_TRAIN)/bin/python
 
 # Refresh the pins after changing dependencies (unpinned installs, then freeze).
 lock:

@@ -127,7 +127,7 @@ def main() -> int:
     parser.add_argument("--model", type=Path, default=MOBILENET_V2_INT8)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--block", type=int, default=50, help="iterations per block")
-    parser.add_argument("--rounds", type=int, default=10, help="blocks of each variant")
+    parser.add_argument("--rounds", type=int, default=20, help="blocks of each variant")
     parser.add_argument("--warmup", type=int, default=30, help="untimed iterations of each")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results here")
     args = parser.parse_args()
@@ -137,7 +137,9 @@ def main() -> int:
     results = []
     print(f"{args.model.name}, 640x480 BGR frame, {args.rounds} rounds x {args.block} iterations")
     print("medians in ms; overhead = classify / bare - 1 (per-round range); vs bare+rgb")
-    print("threads     bare  bare+rgb  classify  overhead (per-round range)     vs bare+rgb  target")
+    print(
+        "threads     bare  bare+rgb  classify  overhead (per-round range)     vs bare+rgb  target"
+    )
     for threads in args.threads:
         res = measure(args.model, threads, args.block, args.rounds, args.warmup)
         results.append(res)

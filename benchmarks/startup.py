@@ -68,7 +68,9 @@ def measure(argv: list[str], runs: int) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--models", type=Path, nargs="+", default=[FIXTURE_MODEL, MOBILENET_V2_INT8])
+    parser.add_argument(
+        "--models", type=Path, nargs="+", default=[FIXTURE_MODEL, MOBILENET_V2_INT8]
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results here")
     args = parser.parse_args()
     if not EDGECAM.exists():
@@ -78,7 +80,7 @@ def main() -> int:
     results = []
     baseline = measure([str(EDGECAM.parent / "python"), "-c", "print('ready')"], args.runs)
     print(f"{args.runs} runs each (after one untimed run); image {image.name} (640x480)")
-    print(f"baseline, bare `python -c print()`: median {baseline['exit_median_s']:.3f} s")
+    print(f"baseline, a bare .venv/bin/python start: median {baseline['exit_median_s']:.3f} s")
     print(f"{'model':<34} {'case':<22} {'median s':>8} {'min s':>7} {'exit s':>7}  target")
     for model in args.models:
         for case, argv in commands(model, image).items():

@@ -165,8 +165,10 @@ class Pipeline:
         except EdgecamError as exc:
             self.error = exc
         except Exception as exc:
-            self.error = EdgecamError(f"capture from {self.source.description} failed: {exc!r}",
-                                      "please report this with --verbose output")
+            self.error = EdgecamError(
+                f"capture from {self.source.description} failed: {exc!r}",
+                "please report this with --verbose output",
+            )
         finally:
             self.slot.close()  # the inference thread finishes the last frame, then stops
 
@@ -197,6 +199,7 @@ class Pipeline:
             self.error = exc
             self.stop()
         except Exception as exc:
-            self.error = EdgecamError(f"inference failed: {exc!r}",
-                                      "please report this with --verbose output")
+            self.error = EdgecamError(
+                f"inference failed: {exc!r}", "please report this with --verbose output"
+            )
             self.stop()

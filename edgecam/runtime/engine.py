@@ -100,6 +100,12 @@ class InterpreterEngine(Engine):
     def __init__(self, interpreter: Any, **kwargs: Any) -> None:
         self._interpreter = interpreter
         super().__init__(**kwargs)
+        if not self.inputs or not self.outputs:
+            # tflite-runtime loads some truncated files as an empty graph instead of failing.
+            raise ModelError(
+                f"{self.model_path} has no inputs or outputs (corrupt or truncated?)",
+                "re-download or re-export the model",
+            )
         self._input_index = interpreter.get_input_details()[0]["index"]
         self._output_index = interpreter.get_output_details()[0]["index"]
 

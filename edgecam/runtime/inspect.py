@@ -84,10 +84,16 @@ def inspect_model(files: ModelFiles, options: ClassifierOptions) -> dict[str, An
         runtime = engine.backend.label
         engine.close()
     except DelegateError:
-        parsed = _from_flatbuffer(files.model) if edgetpu else None
-        if parsed is None:
+        if not edgetpu:
             raise
-        inputs, outputs, ops = parsed
+        # No CPU can load an Edge TPU model: read the file itself when the schema is at hand.
+        parsed = _from_flatbuffer(files.model)
+        inputs, outputs, ops = parsed if parsed else ([], [], [])
+        if parsed is None:
+            info["note"] = (
+                "tensors of an Edge TPU model can be read without a Coral only with "
+                "ai-edge-litert installed (it ships the TFLite schema)"
+            )
     info.update(
         {
             "runtime": runtime,
@@ -124,6 +130,8 @@ def format_info(info: dict[str, Any]) -> str:
                 f"{key[:-1] + ' ' + str(i) + ':':<11} {t['shape']} {t['dtype']}{qtext}"
                 f"  ({t['name']})"
             )
+    if info.get("note"):
+        lines.append(f"note:       {info['note']}")
     ops = ", ".join(f"{name} x{n}" if n > 1 else name for name, n in info["ops"].items())
     lines.append(f"ops:        {ops or 'unknown'}")
     labels = info["labels"]
