@@ -1,7 +1,7 @@
 """The model bundle contract: find the model, its labels and its ``model.json``, and validate them.
 
 A bundle is a folder holding ``model.tflite`` (labels embedded as TFLite metadata), optionally
-``model_edgetpu.tflite``, ``labels.txt`` and ``model.json`` (see docs/BUNDLE.md). A bare
+``model_edgetpu.tflite``, ``labels.txt`` and ``model.json`` (see docs/USAGE.md, "Model bundles"). A bare
 ``.tflite`` works too: labels then come from ``--labels`` or from the model's metadata, and the
 input normalisation from the documented defaults in :mod:`edgecam.vision.preprocess`.
 """
