@@ -1,9 +1,9 @@
 """The model bundle contract: find the model, its labels and its ``model.json``, and validate them.
 
 A bundle is a folder holding ``model.tflite`` (labels embedded as TFLite metadata), optionally
-``model_edgetpu.tflite``, ``labels.txt`` and ``model.json`` (see docs/USAGE.md, "Model bundles"). A bare
-``.tflite`` works too: labels then come from ``--labels`` or from the model's metadata, and the
-input normalisation from the documented defaults in :mod:`edgecam.vision.preprocess`.
+``model_edgetpu.tflite``, ``labels.txt`` and ``model.json`` (docs/USAGE.md, "Model bundles").
+A bare ``.tflite`` works too: labels then come from ``--labels`` or the model's metadata, and
+the input normalisation from the documented defaults in :mod:`edgecam.vision.preprocess`.
 """
 
 from __future__ import annotations
