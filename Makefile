@@ -66,9 +66,11 @@ test-main: venv
 test-pi: venv-pi
 	$(VENV_PI)/bin/python -m pytest -q -m "not full and not gui" -p no:cacheprovider
 
+LINT_DIRS := $(wildcard edgecam training tests benchmarks scripts)
+
 lint: venv
-	$(VENV)/bin/ruff check edgecam training tests benchmarks scripts
-	$(VENV)/bin/ruff format --check edgecam training tests benchmarks scripts
+	$(VENV)/bin/ruff check $(LINT_DIRS)
+	$(VENV)/bin/ruff format --check $(LINT_DIRS)
 
 fixtures: venv-train
 	$(VENV_TRAIN)/bin/python tests/fixtures/make_fixtures.py
