@@ -106,6 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--json", action="store_true")
 
+    for name, text in (
+        ("train", "train a classifier on an image folder or Fashion-MNIST"),
+        ("export", "quantize a trained run into a model bundle"),
+        ("evaluate", "metrics, plots and a report for a model"),
+    ):
+        sub.add_parser(name, help=f"{text} (needs the train extra; see `edgecam {name} -h`)")
+
     p = sub.add_parser("run", help="live classification (desktop window, or --headless)")
     _model_options(p)
     p.add_argument(
@@ -265,13 +272,31 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"classify": cmd_classify, "info": cmd_info, "bench": cmd_bench, "run": cmd_run}
+#: Commands that live in the `training` package (TensorFlow); forwarded with their arguments.
+TRAINING_COMMANDS = ("train", "export", "evaluate")
+
+
+def _run_training(argv: list[str]) -> int:
+    try:
+        import training.cli
+    except ImportError as exc:
+        print(
+            f"edgecam: error: {argv[0]} needs the training package and TensorFlow ({exc}) — "
+            "pip install 'edgecam[train]'",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    return training.cli.main(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in TRAINING_COMMANDS:
+        return _run_training(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        args = parser.parse_args(["run", *(argv if argv is not None else sys.argv[1:])])
+        args = parser.parse_args(["run", *argv])
     if args.verbose:
         os.environ["EDGECAM_VERBOSE"] = "1"
     try:

@@ -1,0 +1,179 @@
+"""Write a model bundle: quantize, embed labels, evaluate float vs TFLite, check the Edge TPU.
+
+The bundle is assembled in a staging folder beside the target and swapped in with renames, so
+an interrupted export never leaves a half-written bundle (the old one stays until the new one is
+complete).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgecam.bundle import BUNDLE_EDGETPU_MODEL, BUNDLE_LABELS, BUNDLE_MODEL, BUNDLE_SPEC
+from edgecam.files import atomic_write_text
+from edgecam.labels import embed_labels
+from training.quantize import check_dtypes, convert
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class ExportResult:
+    bundle: Path
+    spec: dict  # the model.json written
+    passed: bool  # accuracy drop within the threshold
+
+
+def _latency_ms(model_path: Path, threads: int = 1, runs: int = 50) -> float:
+    """Median CPU latency (set input + invoke + read output) through edgecam's engine."""
+    from edgecam.config import ClassifierOptions
+    from edgecam.runtime.benchmark import benchmark
+    from edgecam.vision import Classifier
+
+    with Classifier(ClassifierOptions(model=model_path, delegate="cpu", threads=threads)) as clf:
+        return benchmark(clf.engine, runs=runs, warmup=5)["median_ms"]
+
+
+def _swap_in(staging: Path, target: Path) -> None:
+    """Replace ``target`` by ``staging`` with renames only."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        target.rename(old)
+    staging.rename(target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def export_bundle(
+    model,
+    target: Path,
+    *,
+    class_names: list[str],
+    input_spec: dict,
+    mode: str,
+    io_dtype: str = "uint8",
+    representative=None,
+    test_samples=None,
+    float_accuracy: float | None = None,
+    recipe: dict | None = None,
+    dataset: dict | None = None,
+    max_drop: float = 1.0,
+    edgetpu: bool = True,
+    name: str | None = None,
+    log=print,
+) -> ExportResult:
+    """Export ``model`` (raw-pixel input, batch 1) as a bundle folder at ``target``.
+
+    Args:
+        class_names: labels, index = class.
+        input_spec: ``{"width", "height", "channels"}`` of the model's input.
+        mode / io_dtype: see :func:`training.quantize.convert`.
+        representative: uint8 training images for int8 calibration.
+        test_samples: list of (uint8 RGB image, label) to measure the TFLite accuracy on.
+        float_accuracy: the Keras model's accuracy on the same samples (for the drop).
+        max_drop: accuracy points the TFLite model may lose before the export fails.
+        log: where progress lines go.
+    """
+    from training.evaluate import compute_metrics, predict_tflite
+
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+    try:
+        log(f"converting to TFLite ({mode})...")
+        calibrated = [0]
+        data = convert(
+            model, mode, representative, io_dtype, progress=lambda n: calibrated.__setitem__(0, n)
+        )
+        if mode == "int8":
+            log(f"  calibrated on {calibrated[0]} training images")
+        model_path = staging / BUNDLE_MODEL
+        model_path.write_bytes(data)
+        dtypes = check_dtypes(model_path, mode, io_dtype)
+        embed_labels(model_path, class_names)
+        (staging / BUNDLE_LABELS).write_text("\n".join(class_names) + "\n", encoding="utf-8")
+
+        metrics: dict = {"size_bytes": model_path.stat().st_size}
+        if test_samples:
+            log(f"evaluating the TFLite model on {len(test_samples)} test images...")
+            y_true, y_pred, _ = predict_tflite(model_path, test_samples)
+            tflite_acc = compute_metrics(y_true, y_pred, class_names).accuracy
+            metrics["tflite_accuracy"] = round(tflite_acc, 5)
+            metrics["test_samples"] = len(test_samples)
+            if float_accuracy is not None:
+                metrics["float_accuracy"] = round(float_accuracy, 5)
+                metrics["accuracy_drop_points"] = round(100 * (float_accuracy - tflite_acc), 3)
+        metrics["cpu_latency_ms"] = round(_latency_ms(model_path), 4)
+
+        edgetpu_info = None
+        if mode == "int8" and edgetpu:
+            from training.edgetpu import INSTALL_HINT, check_edgetpu, compile_edgetpu
+
+            report = check_edgetpu(model_path)
+            log(report.format())
+            edgetpu_info = report.to_dict()
+            compiled = compile_edgetpu(model_path, class_names)
+            edgetpu_info["compiled"] = compiled is not None
+            if compiled is None:
+                log(f"  not compiled: {INSTALL_HINT}")
+            else:
+                compiled.rename(staging / BUNDLE_EDGETPU_MODEL)
+
+        drop = metrics.get("accuracy_drop_points")
+        passed = drop is None or drop <= max_drop
+        spec = {
+            "format_version": FORMAT_VERSION,
+            "name": name or target.name,
+            "task": "image_classification",
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "input": {
+                **input_spec,
+                "color_order": "RGB" if input_spec["channels"] == 3 else "GRAY",
+                "dtype": dtypes["input"],
+                "resize": "stretch",
+                "normalization": {
+                    "mean": [0.0] * input_spec["channels"],
+                    "std": [1.0] * input_spec["channels"],
+                },
+            },
+            "output": {
+                "num_classes": len(class_names),
+                "activation": "softmax",
+                "dtype": dtypes["output"],
+            },
+            "quantization": mode,
+            "labels": BUNDLE_LABELS,
+            "classes": class_names,
+            "metrics": metrics,
+            "quality_gate": {"max_drop_points": max_drop, "passed": passed},
+            "edgetpu": edgetpu_info,
+            "recipe": recipe,
+            "dataset": dataset,
+        }
+        (staging / BUNDLE_SPEC).write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
+        _swap_in(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return ExportResult(target, spec, passed)
+
+
+def write_json(path: Path, data: dict) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
