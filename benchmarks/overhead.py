@@ -68,6 +68,15 @@ def time_block(fn, frame: np.ndarray, n: int, out: list[float]) -> None:
         out.append((clock() - t0) * 1e3)
 
 
+def busy_seconds() -> tuple[float, float]:
+    """(CPU seconds all processes have used, CPU seconds this process has used) so far."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
+    ticks = os.sysconf("SC_CLK_TCK")
+    mine = os.times()
+    return (user + nice + system + irq + softirq + steal) / ticks, mine.user + mine.system
+
+
 def measure(model: Path, threads: int, block: int, rounds: int, warmup: int) -> dict:
     """Interleave the bare loops and ``classify`` at ``threads`` threads; return the figures."""
     frame = synthetic_frame()
@@ -84,6 +93,7 @@ def measure(model: Path, threads: int, block: int, rounds: int, warmup: int) -> 
             time_block(fn, frame, warmup, [])
         stages.clear()
         round_overhead = []
+        wall0, (busy0, mine0) = time.perf_counter(), busy_seconds()
         for r in range(rounds):
             names = list(variants)
             names = names[r % len(names) :] + names[: r % len(names)]
@@ -94,6 +104,7 @@ def measure(model: Path, threads: int, block: int, rounds: int, warmup: int) -> 
                 samples[name].extend(times)
                 block_median[name] = statistics.median(times)
             round_overhead.append((block_median["classify"] / block_median["bare"] - 1) * 100)
+        wall, (busy, mine) = time.perf_counter() - wall0, busy_seconds()
         delegate = clf.delegate
     median = {name: statistics.median(times) for name, times in samples.items()}
     return {
@@ -107,6 +118,8 @@ def measure(model: Path, threads: int, block: int, rounds: int, warmup: int) -> 
         "overhead_vs_bare_rgb_pct": (median["classify"] / median["bare+rgb"] - 1) * 100,
         "round_overhead_pct": round_overhead,
         "round_overhead_median_pct": statistics.median(round_overhead),
+        # Cores' worth of CPU other processes used meanwhile: how disturbed the run was.
+        "other_load_cores": max(0.0, ((busy - busy0) - (mine - mine0)) / wall),
         "classify_stage_median_ms": {
             "preprocess": statistics.median(s.preprocess_ms for s in stages),
             "inference": statistics.median(s.inference_ms for s in stages),
@@ -142,7 +155,10 @@ def main() -> int:
     load_start = os.getloadavg()
     print(f"{args.model.name}, 640x480 BGR frame, {args.rounds} rounds x {args.block} iterations")
     print("medians in ms; overhead = classify / bare - 1 (per-round median, range); vs bare+rgb")
-    print("threads    bare  bare+rgb  classify  overhead (per-round: median, range)  vs bare+rgb")
+    print(
+        "threads    bare  bare+rgb  classify  overhead (per-round: median, range)  vs bare+rgb"
+        "  other load"
+    )
     for threads in args.threads:
         res = measure(args.model, threads, args.block, args.rounds, args.warmup)
         results.append(res)
@@ -152,7 +168,8 @@ def main() -> int:
             f"{threads:>7} {res['bare_median_ms']:>7.3f}  {res['bare_rgb_median_ms']:>8.3f}  "
             f"{res['classify_median_ms']:>8.3f}  {res['overhead_pct']:>6.2f}% "
             f"({res['round_overhead_median_pct']:>5.2f}%, {lo:>6.2f}% .. {hi:>6.2f}%)  "
-            f"{res['overhead_vs_bare_rgb_pct']:>10.2f}%  target <= {TARGET_PCT:g}% {ok}"
+            f"{res['overhead_vs_bare_rgb_pct']:>10.2f}%  {res['other_load_cores']:>5.2f} cores  "
+            f"target <= {TARGET_PCT:g}% {ok}"
         )
     if args.json:
         report = {

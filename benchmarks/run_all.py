@@ -72,7 +72,7 @@ def overhead_section(data: dict) -> list[str]:
         f"## Per-frame overhead of `Classifier.classify` (target: <= {data['target_pct']:g}%)",
         "",
         f"Python {env['python']}, ai-edge-litert {env['ai_edge_litert']}, numpy {env['numpy']}, "
-        f"OpenCV {env['opencv']}. Model `{Path(data['model']).name}`, one {data['frame']}.",
+        f"OpenCV {env['opencv']}. Model `{Path(data['model']).name}`; frame: {data['frame']}.",
         "",
         "One process, three loops on the same frame and the same runtime and thread count:",
         "",
@@ -86,12 +86,15 @@ def overhead_section(data: dict) -> list[str]:
         f"After {data['warmup']} untimed calls of each, they alternate in blocks of "
         f"{data['block']} calls for {data['rounds']} rounds (the order rotates each round); each "
         "call is timed with `time.perf_counter` and the medians of all calls are compared. "
-        "Overhead = classify / bare - 1; the per-round range is the same ratio from each "
-        "round's block medians, a measure of the noise.",
+        "Overhead = classify / bare - 1. The same ratio from each round's block medians gives "
+        "the per-round median and range, a measure of the noise. 'Other load' is the CPU other "
+        "processes used meanwhile (from /proc/stat, in cores, out of "
+        f"{data['environment']['cpu_count']}): with 2 threads on 2 cores, any of it slows the "
+        "runs it lands on.",
         "",
         "| threads | bare (ms) | bare+rgb (ms) | classify (ms) | overhead vs bare "
-        "| per-round range | overhead vs bare+rgb | target |",
-        "|---:|---:|---:|---:|---:|---:|---:|:---|",
+        "| per-round median (range) | overhead vs bare+rgb | other load | target |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|:---|",
     ]
     for r in data["results"]:
         rounds = r["round_overhead_pct"]
@@ -99,13 +102,13 @@ def overhead_section(data: dict) -> list[str]:
         lines.append(
             f"| {r['threads']} | {r['bare_median_ms']:.3f} | {r['bare_rgb_median_ms']:.3f} "
             f"| {r['classify_median_ms']:.3f} | {r['overhead_pct']:.2f}% "
-            f"| {min(rounds):.2f}% .. {max(rounds):.2f}% | {r['overhead_vs_bare_rgb_pct']:.2f}% "
-            f"| {ok} |"
+            f"| {r['round_overhead_median_pct']:.2f}% ({min(rounds):.2f}% .. {max(rounds):.2f}%) "
+            f"| {r['overhead_vs_bare_rgb_pct']:.2f}% | {r['other_load_cores']:.2f} cores | {ok} |"
         )
     lines += [
         "",
-        "Where `classify`'s time goes (medians of its own `Classification.timings` over "
-        f"{data['block']} further calls):",
+        "Where `classify`'s time goes (medians of the `Classification.timings` of the timed "
+        "calls):",
         "",
         "| threads | preprocess (ms) | inference (ms) | postprocess (ms) |",
         "|---:|---:|---:|---:|",
@@ -120,6 +123,8 @@ def overhead_section(data: dict) -> list[str]:
 
 
 def startup_section(data: dict) -> list[str]:
+    auto = [r for r in data["results"] if "auto" in r["case"]]
+    skip = ("ended after", "no labels found")
     lines = [
         f"## Start-up to first prediction (target: <= {data['target_s']:g} s)",
         "",
@@ -128,9 +133,17 @@ def startup_section(data: dict) -> list[str]:
         f"the process's end). {data['results'][0]['runs']} timed runs per case after one untimed "
         f"run (so files are in the page cache: a warm start). Input: `{data['image']}`, the "
         "640x480 synthetic frame. For scale, a bare `.venv/bin/python -c \"print('ready')\"` "
-        f"takes {data['baseline_python_s']:.3f} s (median) here. `--delegate auto` first tries "
-        "the GPU accelerator; this machine has none, so that row includes the failed attempt and "
-        "the fallback to the CPU.",
+        f"takes {data['baseline_python_s']:.3f} s (median) here. `--delegate auto` tries the "
+        "GPU accelerator first and falls back to the CPU, saying so; what it said here "
+        "(stderr of an auto run, `--max-frames`/labels notes left out):",
+        "",
+        "```",
+        *[
+            line.replace(f"{ROOT}/", "")
+            for line in auto[0]["stderr"]
+            if not any(x in line for x in skip)
+        ],
+        "```",
         "",
         "| model | case | median (s) | min (s) | exit, median (s) | target |",
         "|:---|:---|---:|---:|---:|:---|",

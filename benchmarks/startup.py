@@ -37,8 +37,8 @@ def commands(model: Path, image: Path) -> dict[str, list[str]]:
     }
 
 
-def time_once(argv: list[str]) -> tuple[float, float]:
-    """Run ``argv``; return seconds to the first stdout line and to the process's exit."""
+def time_once(argv: list[str]) -> tuple[float, float, str]:
+    """Run ``argv``; return seconds to the first stdout line and to its exit, and its stderr."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
@@ -49,14 +49,15 @@ def time_once(argv: list[str]) -> tuple[float, float]:
     t_exit = time.perf_counter() - t0
     if proc.returncode != 0 or not first or first.startswith("["):
         raise RuntimeError(f"{' '.join(argv)} failed ({proc.returncode}): {first}{out}{err}")
-    return t_first, t_exit
+    return t_first, t_exit, err
 
 
 def measure(argv: list[str], runs: int) -> dict:
     """Time ``argv`` ``runs`` times after one untimed run."""
-    time_once(argv)
-    firsts, exits = zip(*(time_once(argv) for _ in range(runs)), strict=True)
+    stderr = time_once(argv)[2]
+    firsts, exits, _ = zip(*(time_once(argv) for _ in range(runs)), strict=True)
     return {
+        "stderr": [line for line in stderr.splitlines() if line.startswith("edgecam:")],
         "runs": runs,
         "first_prediction_median_s": statistics.median(firsts),
         "first_prediction_min_s": min(firsts),
