@@ -37,6 +37,14 @@ def test_top_k_order_and_ties():
     assert top_k_indices(scores, 10).tolist() == [1, 2, 0, 3, 4]  # k larger than classes
 
 
+def test_top_k_on_raw_integers_does_not_wrap():
+    assert top_k_indices(np.array([0, 200, 255, 3, 9, 1, 2, 7, 8], np.uint8), 2).tolist() == [2, 1]
+    assert top_k_indices(np.array([-128, 127, 0, -1], np.int8), 2).tolist() == [1, 2]
+    raw = np.full(1001, -128, np.int8)
+    raw[[3, 999]] = [100, 127]
+    assert top_k_indices(raw, 2).tolist() == [999, 3]
+
+
 def test_uint8_output_is_dequantized():
     post = Postprocessor(out_spec("uint8", 1 / 256, 0), LABELS, 2, probabilities=True)
     cats = post(np.array([[0, 192, 64, 0]], np.uint8))

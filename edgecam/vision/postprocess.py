@@ -42,12 +42,17 @@ def softmax(logits: np.ndarray, out: np.ndarray) -> np.ndarray:
 
 
 def top_k_indices(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` highest scores, best first (ties: lower index first)."""
+    """Indices of the ``k`` highest scores, best first (ties: lower index first).
+
+    Works on float and on raw uint8/int8 arrays (no negation, which would wrap integers).
+    """
     k = min(k, scores.size)
     if scores.size > 4 * k:
-        part = np.argpartition(-scores, k - 1)[:k]
-        return part[np.lexsort((part, -scores[part]))]
-    return np.argsort(-scores, kind="stable")[:k]
+        candidates = np.argpartition(scores, scores.size - k)[scores.size - k :]
+    else:
+        candidates = np.arange(scores.size)
+    order = np.lexsort((candidates, -scores[candidates].astype(np.float64)))
+    return candidates[order][:k]
 
 
 class Postprocessor:
@@ -80,6 +85,14 @@ class Postprocessor:
         return softmax(self._scores, self._probs)
 
     def __call__(self, raw: np.ndarray) -> tuple[Category, ...]:
+        if self.probabilities and self.spec.quantized and self.spec.scale > 0:
+            # Dequantizing is monotonic: rank the raw integers, convert only the top k.
+            flat = raw.reshape(-1)
+            top = top_k_indices(flat, self.top_k)
+            values = (flat[top].astype(np.float32) - self.spec.zero_point) * self.spec.scale
+            return tuple(
+                Category(int(i), self.labels[i], float(v)) for i, v in zip(top, values, strict=True)
+            )
         scores = self.scores(raw)
         return tuple(
             Category(int(i), self.labels[i], float(scores[i]))

@@ -94,6 +94,7 @@ class Preprocessor:
         self.resize = resize
         self.color_order = "GRAY" if self.channels == 1 else color_order
         self.lut = build_lut(spec, normalization, self.channels)
+        self._identity = self.lut.dtype == np.uint8 and np.array_equal(self.lut, np.arange(256))
         self.tensor = np.zeros(spec.shape, dtype=spec.dtype)
         hw = (self.height, self.width)
         self._fitted3 = np.zeros((*hw, 3), np.uint8)
@@ -115,7 +116,13 @@ class Preprocessor:
         if gray_in and image.ndim == 3:
             image = image[:, :, 0]
         fitted = self._fit(image, self._fitted1 if gray_in else self._fitted3)
-        cv2.LUT(self._convert(fitted, gray_in), self.lut, dst=self._target)
+        if self._identity:
+            # Raw-pixel uint8 models (Coral, TF Hub, our uint8 exports): no table to apply.
+            converted = self._convert(fitted, gray_in, dst=self._target)
+            if converted is not self._target:
+                np.copyto(self._target, converted)
+        else:
+            cv2.LUT(self._convert(fitted, gray_in), self.lut, dst=self._target)
         return self.tensor
 
     def _fit(self, image: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -133,13 +140,16 @@ class Preprocessor:
         out[py : py + ph, px : px + pw] = self._paste
         return out
 
-    def _convert(self, fitted: np.ndarray, gray_in: bool) -> np.ndarray:
+    def _convert(self, fitted: np.ndarray, gray_in: bool, dst: np.ndarray | None = None):
+        """Colour-convert ``fitted`` for the model (into ``dst`` when given and needed)."""
         if self.color_order == "GRAY":
-            return (
-                fitted if gray_in else cv2.cvtColor(fitted, cv2.COLOR_BGR2GRAY, dst=self._fitted1)
+            if gray_in:
+                return fitted
+            return cv2.cvtColor(
+                fitted, cv2.COLOR_BGR2GRAY, dst=self._fitted1 if dst is None else dst
             )
         if gray_in:
-            return cv2.cvtColor(fitted, cv2.COLOR_GRAY2BGR, dst=self._color)
+            return cv2.cvtColor(fitted, cv2.COLOR_GRAY2BGR, dst=self._color if dst is None else dst)
         if self.color_order == "BGR":
             return fitted
-        return cv2.cvtColor(fitted, cv2.COLOR_BGR2RGB, dst=self._color)
+        return cv2.cvtColor(fitted, cv2.COLOR_BGR2RGB, dst=self._color if dst is None else dst)
