@@ -39,7 +39,9 @@ _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">
 
 
 def _read_payload(path: Path) -> bytes:
-    opener = gzip.open if path.suffix == ".gz" else open
+    with open(path, "rb") as handle:
+        gzipped = handle.read(2) == b"\x1f\x8b"  # by content: downloads arrive as *.part
+    opener = gzip.open if gzipped else open
     try:
         with opener(path, "rb") as handle:
             return handle.read()

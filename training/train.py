@@ -113,6 +113,7 @@ def train(
     out_dir: Path,
     class_weight: dict[int, float] | None = None,
     resume: bool = False,
+    extra_callbacks: list | None = None,
 ) -> TrainResult:
     """Train on batched ``(uint8 image, int label)`` datasets; write checkpoints into ``out_dir``.
 
@@ -157,6 +158,7 @@ def train(
         keras.callbacks.CSVLogger(str(out_dir / LOG), append=True),
         throughput,
     ]
+    callbacks += extra_callbacks or []
     if config.patience:
         callbacks.append(
             keras.callbacks.EarlyStopping(
