@@ -174,6 +174,7 @@ def train(
         class_weight=class_weight,
         callbacks=callbacks,
         verbose=verbose,
+        shuffle=False,  # the tf.data pipeline shuffles
     )
     epochs_run = len(history.history.get("loss", []))
 
@@ -191,6 +192,7 @@ def train(
             class_weight=class_weight,
             callbacks=callbacks[1:],
             verbose=verbose,
+            shuffle=False,
         )
         epochs_run += len(fine.history.get("loss", []))
 
