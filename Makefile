@@ -12,12 +12,21 @@ CONSTRAINTS := requirements/constraints.txt
 CONSTRAINTS_PI := requirements/constraints-pi.txt
 PI_PYTHON_OK := $(shell $(PYTHON) -c 'import sys; print(int(sys.version_info[:2] == (3, 11)))')
 
-# Until the default model and the GUI land, `make run` shows the headless pipeline on a committed
-# model and a demo clip it makes from the test fixtures.
-RUN_MODEL ?= tests/fixtures/color_float32.tflite
-RUN_SOURCE ?= assets/demo/colors.mp4
+# `make run`: live classification with the bundled default model on camera 0, or on the demo
+# clip when there is no camera (the app says which).
+DEFAULT_BUNDLE := assets/models/default
+RUN_ARGS ?=
 
-.PHONY: help venv venv-pi venv-train run test test-main test-pi lint fixtures demo bench lock clean
+# The default model's recipe (docs/DEFAULT_MODEL.md): Fashion-MNIST, MobileNetV1-style,
+# int8. `make default-model` retrains and re-exports it from scratch.
+DEFAULT_RUN := .runs/default
+DEFAULT_RECIPE := --arch mobilenet_v1 --alpha 0.5 --depth 7 --epochs 12 --batch-size 128 \
+	--lr 0.002 --label-smoothing 0.1 --rotation 0 --brightness 0 --contrast 0 --zoom 0.08 \
+	--translate 0.08 --patience 0 --seed 42
+FASHION_DIR := /usr/share/datasets/fashion-mnist
+
+.PHONY: help venv venv-pi venv-train run test test-main test-pi test-train lint fixtures bench \
+	default-model demo lock clean
 
 help:
 	@echo "make run      - install (into .venv) and run live classification"
@@ -25,6 +34,8 @@ help:
 	@echo "make lint     - ruff"
 	@echo "make bench    - runtime overhead and start-up benchmarks -> docs/BENCHMARKS.md"
 	@echo "make fixtures - regenerate the .tflite test fixtures (needs TensorFlow: .venv-train)"
+	@echo "make default-model - retrain + export + evaluate assets/models/default (Fashion-MNIST)"
+	@echo "make demo     - regenerate the demo clip and sample images in assets/demo"
 
 $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -51,16 +62,18 @@ venv: $(VENV)/.installed
 venv-pi: $(VENV_PI)/.installed
 venv-train: $(VENV_TRAIN)/.installed
 
-$(RUN_SOURCE): scripts/make_demo_clip.py | venv
-	$(VENV)/bin/python scripts/make_demo_clip.py $@
+run: venv
+	$(VENV)/bin/edgecam run $(RUN_ARGS)
 
-run: venv $(RUN_SOURCE)
-	$(VENV)/bin/edgecam run --model $(RUN_MODEL) --source $(RUN_SOURCE) --max-frames 90 --top-k 3
+test: test-main test-pi test-train
 
-test: test-main test-pi
-
+# The app environment (no TensorFlow): everything except the TensorFlow-only training tests.
 test-main: venv
 	$(VENV)/bin/python -m pytest -q
+
+# The training environment runs the training tests (they skip in the other environments).
+test-train: venv-train
+	$(VENV_TRAIN)/bin/python -m pytest -q -p no:cacheprovider $(wildcard tests/test_training_*.py)
 
 # The Pi environment runs the tests that matter on a Pi; `full` tests need the dev environment.
 test-pi: venv-pi
@@ -74,6 +87,23 @@ lint: venv
 
 fixtures: venv-train
 	$(VENV_TRAIN)/bin/python tests/fixtures/make_fixtures.py
+
+$(FASHION_DIR):
+	@echo "Fashion-MNIST is needed: apt-get install dataset-fashion-mnist (or pass --data DIR)"
+	@exit 1
+
+# Retrain, export and evaluate the default model from scratch; the whole recipe is timed.
+default-model: venv-train | $(FASHION_DIR)
+	rm -rf $(DEFAULT_RUN)
+	time ( $(VENV_TRAIN)/bin/edgecam train --dataset fashion-mnist --out $(DEFAULT_RUN) $(DEFAULT_RECIPE) && \
+	  $(VENV_TRAIN)/bin/edgecam export --run $(DEFAULT_RUN) --out $(DEFAULT_BUNDLE) --mode int8 \
+	    --name fashion-mnist-mobilenet-v1-int8 --resize crop --max-drop 0.5 && \
+	  $(VENV_TRAIN)/bin/edgecam evaluate --model $(DEFAULT_BUNDLE) --run $(DEFAULT_RUN) \
+	    --out $(DEFAULT_BUNDLE)/report )
+
+# The demo clip and sample images (Fashion-MNIST test images) under assets/demo.
+demo: venv | $(FASHION_DIR)
+	$(VENV)/bin/python scripts/make_demo_assets.py --out assets/demo
 
 # The training environment only builds the benchmark model; everything timed runs in .venv,
 # where TensorFlow is not installed.

@@ -16,8 +16,11 @@ from edgecam import __version__
 from edgecam.config import ClassifierOptions, Delegate, ResizeMode, Runtime
 from edgecam.errors import ConfigError, EdgecamError
 
-#: Where the bundled default model lives (it ships with the training issue's bundle).
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "assets" / "models" / "default"
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+#: The bundled default model (Fashion-MNIST, int8; `make default-model` rebuilds it).
+DEFAULT_MODEL = ASSETS / "models" / "default"
+#: What runs when no camera is found (Fashion-MNIST test images; `make demo` rebuilds it).
+DEMO_CLIP = ASSETS / "demo" / "fashion.mp4"
 EXIT_ERROR = 2
 EXIT_PARTIAL = 1
 
@@ -239,6 +242,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _default_source(args: argparse.Namespace):
+    """Camera 0, or the bundled demo clip (with a note) when no camera opens."""
+    from edgecam.capture.sources import CameraSource, VideoFileSource
+
+    camera = CameraSource(0)
+    try:
+        return camera.open()
+    except EdgecamError as exc:
+        if not DEMO_CLIP.exists():
+            raise
+        _note(f"{exc.message}; playing the demo clip {DEMO_CLIP} instead (--source chooses)")
+        return VideoFileSource(DEMO_CLIP, loop=args.loop, pace=not args.no_pace)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from edgecam.capture.sources import open_source
     from edgecam.headless import run_headless
@@ -246,7 +263,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.headless:
         # The desktop window lands with the GUI issue; until then run what exists.
         _note("the desktop window is not available in this version; running headless")
-    source = open_source(args.source, loop=args.loop, pace=not args.no_pace, fps=args.fps)
+    source = (
+        _default_source(args)
+        if args.source is None
+        else open_source(args.source, loop=args.loop, pace=not args.no_pace, fps=args.fps)
+    )
     with _classifier(_options(args, args.model)) as classifier:
         if not args.json:
             print(

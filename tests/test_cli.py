@@ -338,3 +338,21 @@ def test_model_folder_copy_works_from_anywhere(tmp_path, images):
     shutil.copytree(FIXTURES / "bundle_int8", tmp_path / "my model")
     proc = run_cli("classify", str(images["blue"]), "--model", str(tmp_path / "my model"))
     assert proc.returncode == 0 and ": blue" in proc.stdout
+
+
+def test_run_without_a_camera_plays_the_demo_clip():
+    from edgecam import cli
+    from edgecam.capture import CameraSource
+    from edgecam.errors import SourceError
+
+    if not cli.DEMO_CLIP.exists():
+        pytest.skip("the demo clip is not there (make demo)")
+    try:
+        CameraSource(0).open().close()
+        pytest.skip("this machine has a camera 0")
+    except SourceError:
+        pass
+    proc = run_cli("run", "--headless", "--model", COLOR, "--max-frames", "3", "--no-pace")
+    assert proc.returncode == 0, proc.stderr
+    assert "camera 0 could not be opened; playing the demo clip" in proc.stderr
+    assert len([line for line in proc.stdout.splitlines() if line.startswith("frame")]) == 3

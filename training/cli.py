@@ -80,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-drop", type=float, default=1.0, help="accuracy points (default 1)")
     p.add_argument("--no-edgetpu", action="store_true", help="skip the Edge TPU check/compile")
     p.add_argument("--name", help="model name in model.json")
+    p.add_argument(
+        "--resize",
+        default="stretch",
+        choices=["stretch", "crop", "letterbox"],
+        help="how the app fits frames to the input (default: stretch, as in training)",
+    )
 
     p = sub.add_parser("evaluate", help="metrics, plots and a report for a model")
     p.add_argument("--model", required=True, type=Path, help=".keras, .tflite or bundle")
@@ -276,6 +282,7 @@ def cmd_export(args) -> int:
         max_drop=args.max_drop,
         edgetpu=not args.no_edgetpu,
         name=args.name,
+        resize=args.resize,
         log=_log,
     )
     m = result.spec["metrics"]
@@ -368,6 +375,12 @@ def main(argv: list[str] | None = None) -> int:
     # TensorFlow logs CUDA probing failures as errors on every CPU-only machine.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = build_parser().parse_args(argv)
+    if not os.environ.get("EDGECAM_VERBOSE"):
+        # TensorFlow's import prints oneDNN/CUDA notices straight to fd 2; keep them quiet.
+        from edgecam.runtime.native import capture_native_stderr
+
+        with capture_native_stderr():
+            import tensorflow  # noqa: F401
     try:
         return COMMANDS[args.command](args)
     except EdgecamError as exc:

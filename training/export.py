@@ -69,6 +69,7 @@ def export_bundle(
     max_drop: float = 1.0,
     edgetpu: bool = True,
     name: str | None = None,
+    resize: str = "stretch",
     log=print,
 ) -> ExportResult:
     """Export ``model`` (raw-pixel input, batch 1) as a bundle folder at ``target``.
@@ -81,6 +82,8 @@ def export_bundle(
         test_samples: list of (uint8 RGB image, label) to measure the TFLite accuracy on.
         float_accuracy: the Keras model's accuracy on the same samples (for the drop).
         max_drop: accuracy points the TFLite model may lose before the export fails.
+        resize: how the app should fit frames to the input (stretch matches training; crop
+            suits square models fed 4:3 camera frames).
         log: where progress lines go.
     """
     from training.evaluate import compute_metrics, predict_tflite
@@ -139,7 +142,7 @@ def export_bundle(
                 **input_spec,
                 "color_order": "RGB" if input_spec["channels"] == 3 else "GRAY",
                 "dtype": dtypes["input"],
-                "resize": "stretch",
+                "resize": resize,
                 "normalization": {
                     "mean": [0.0] * input_spec["channels"],
                     "std": [1.0] * input_spec["channels"],
