@@ -121,8 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--source",
         "-s",
-        default="0",
-        help="camera index, video file, image folder, stream URL or picamera",
+        help="camera index, video file, image folder, stream URL or picamera "
+        "(default: camera 0, or the demo clip when there is no camera)",
     )
     p.add_argument("--headless", action="store_true", help="no window: print predictions")
     p.add_argument("--top-k", "-k", type=_positive_int, default=3)

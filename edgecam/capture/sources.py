@@ -8,6 +8,7 @@ Files and folders are paced at their frame rate by default, so they behave like 
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,6 +99,12 @@ class FrameSource:
         pass
 
 
+def _quiet_opencv(cv2) -> None:
+    """OpenCV prints a WARN line for every camera it cannot open; our error says it better."""
+    if not os.environ.get("EDGECAM_VERBOSE"):
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+
 class _OpenCvSource(FrameSource):
     """Shared handling of cv2.VideoCapture for cameras, files and streams."""
 
@@ -109,6 +116,7 @@ class _OpenCvSource(FrameSource):
     def _capture(self):
         import cv2
 
+        _quiet_opencv(cv2)
         cap = cv2.VideoCapture(self.target)
         if not cap.isOpened():
             cap.release()
