@@ -84,6 +84,8 @@ class Pipeline:
         self.error: EdgecamError | None = None
         self.ended = False
         self._stop = threading.Event()
+        self._paused = threading.Event()
+        self._classifier_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._captured = 0
@@ -130,6 +132,27 @@ class Pipeline:
             self.stop()
             self.join(timeout=2.0)
 
+    def pause(self, paused: bool = True) -> None:
+        """Freeze: no new frames are shown or classified until ``pause(False)``.
+
+        Live sources keep being read (and the frames discarded) so that resuming shows the
+        present, not what the driver buffered; files and folders simply wait.
+        """
+        if paused:
+            self._paused.set()
+        else:
+            self._paused.clear()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused.is_set()
+
+    def swap_classifier(self, classifier):
+        """Use ``classifier`` from the next frame on; return the previous one, now unused."""
+        with self._classifier_lock:
+            old, self.classifier = self.classifier, classifier
+        return old
+
     @property
     def running(self) -> bool:
         return any(t.is_alive() for t in self._threads)
@@ -151,8 +174,14 @@ class Pipeline:
 
     def _capture_loop(self) -> None:
         try:
+            live = self.source.kind in ("camera", "stream", "picamera")
             while not self._stop.is_set():
+                if self._paused.is_set() and not live:
+                    time.sleep(0.02)
+                    continue
                 frame = self.source.read()
+                if frame is not None and self._paused.is_set():
+                    continue  # a live source is drained while paused
                 if frame is None:
                     self.ended = True
                     break
@@ -180,9 +209,10 @@ class Pipeline:
                     if self.slot.closed:
                         break
                     continue
-                result = self.classifier.classify(
-                    frame.bgr, frame_timestamp=frame.timestamp, frame_index=frame.index
-                )
+                with self._classifier_lock:
+                    result = self.classifier.classify(
+                        frame.bgr, frame_timestamp=frame.timestamp, frame_index=frame.index
+                    )
                 now = time.monotonic()
                 with self._lock:
                     self._classified += 1

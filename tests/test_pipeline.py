@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+import numpy as np
 import pytest
 from conftest import FIXTURES, write_video
 
@@ -122,3 +123,44 @@ def test_dropped_stream_is_reported(clf, tmp_path, http_server):
     pipeline.run()
     assert isinstance(pipeline.error, SourceError)
     assert "stopped after 10 frames" in str(pipeline.error)
+
+
+def test_pause_freezes_a_file_and_resume_continues(clf, color_video):
+    results = []
+    pipeline = Pipeline(
+        VideoFileSource(color_video), clf, on_result=lambda r, f: results.append(f.index)
+    ).start()
+    time.sleep(0.3)
+    pipeline.pause()
+    time.sleep(0.1)
+    frozen = len(results)
+    time.sleep(0.4)
+    assert len(results) == frozen  # nothing new while paused
+    assert pipeline.paused
+    pipeline.pause(False)
+    assert pipeline.join(timeout=6.0)
+    assert results[-1] >= 85  # resumed where it stopped and ran to the end
+
+
+def test_swap_classifier_takes_effect_on_the_next_frame(clf, color_video):
+    class Constant:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def classify(self, image, frame_timestamp=None, frame_index=None):
+            return self.inner.classify(np.zeros_like(image), frame_timestamp, frame_index)
+
+    labels = []
+    pipeline = Pipeline(
+        VideoFileSource(color_video),
+        clf,
+        on_result=lambda r, f: labels.append((f.index, r.top.label)),
+    ).start()
+    time.sleep(0.2)
+    old = pipeline.swap_classifier(Constant(clf))
+    assert old is clf
+    swapped_at = len(labels)
+    pipeline.join(timeout=6.0)
+    # Black frames are "equal colours": whatever the model says, it is the same for every frame.
+    after = {label for _, label in labels[swapped_at + 1 :]}
+    assert len(after) == 1
