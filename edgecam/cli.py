@@ -51,7 +51,6 @@ def _model_options(parser: argparse.ArgumentParser, model_positional: bool = Fal
     parser.add_argument(
         "--delegate",
         "-d",
-        default="auto",
         choices=[d.value for d in Delegate],
         help="where to run (default: auto, best available with CPU fallback)",
     )
@@ -125,6 +124,19 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: camera 0, or the demo clip when there is no camera)",
     )
     p.add_argument("--headless", action="store_true", help="no window: print predictions")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        metavar="P",
+        help="window: below this top score show 'uncertain' (default 0.5)",
+    )
+    p.add_argument("--fullscreen", action="store_true", help="window: start fullscreen")
+    p.add_argument(
+        "--snapshot-dir",
+        type=Path,
+        metavar="DIR",
+        help="window: where snapshots go (default: ~/Pictures/edgecam)",
+    )
     p.add_argument("--top-k", "-k", type=_positive_int, default=3)
     p.add_argument(
         "--max-frames", type=_positive_int, metavar="N", help="stop after N classified frames"
@@ -158,7 +170,7 @@ def _options(args: argparse.Namespace, model: Path | None) -> ClassifierOptions:
     return ClassifierOptions(
         model=model,
         labels=args.labels,
-        delegate=args.delegate,
+        delegate=args.delegate or Delegate.AUTO,
         runtime=args.runtime,
         threads=args.threads,
         top_k=getattr(args, "top_k", 5),
@@ -256,13 +268,38 @@ def _default_source(args: argparse.Namespace):
         return VideoFileSource(DEMO_CLIP, loop=args.loop, pace=not args.no_pace)
 
 
+def _run_window(args: argparse.Namespace) -> int:
+    from edgecam.gui.app import AppOptions, run_app
+
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
+        raise ConfigError(f"--threshold must be between 0 and 1, got {args.threshold}")
+    options = _options(args, args.model)
+    return run_app(
+        AppOptions(
+            classifier=options,
+            model_given=args.model is not None,
+            delegate_given=args.delegate is not None,
+            source=args.source,
+            threshold=args.threshold,
+            fullscreen=args.fullscreen,
+            demo_clip=DEMO_CLIP,
+            default_model=DEFAULT_MODEL,
+            snapshot_dir=args.snapshot_dir,
+        )
+    )
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from edgecam.capture.sources import open_source
     from edgecam.headless import run_headless
 
     if not args.headless:
-        # The desktop window lands with the GUI issue; until then run what exists.
-        _note("the desktop window is not available in this version; running headless")
+        from edgecam.gui import display_problem
+
+        problem = display_problem()
+        if problem is None:
+            return _run_window(args)
+        _note(f"{problem}; running headless")
     source = (
         _default_source(args)
         if args.source is None

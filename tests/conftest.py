@@ -82,10 +82,19 @@ def http_server(tmp_path):
     server.server_close()
 
 
-def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    """Run ``python -m edgecam ARGS`` in a fresh process; returns the completed process."""
+def run_cli(
+    *args: str, timeout: float = 60, no_display: bool = True
+) -> subprocess.CompletedProcess:
+    """Run ``python -m edgecam ARGS`` in a fresh process; returns the completed process.
+
+    With ``no_display`` the process sees no display at all (as on a headless Pi), so ``run``
+    without ``--headless`` falls back to headless instead of opening a window.
+    """
     env = dict(os.environ, PYTHONPATH=str(REPO))
     env.pop("EDGECAM_VERBOSE", None)
+    if no_display:
+        for name in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY"):
+            env.pop(name, None)
     return subprocess.run(
         [sys.executable, "-m", "edgecam", *args],
         capture_output=True,

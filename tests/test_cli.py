@@ -179,7 +179,7 @@ def test_run_without_headless_says_it_runs_headless(tmp_path):
     video = write_video(tmp_path / "v.mp4", ["red"] * 5)
     proc = run_cli("run", "--source", str(video), "--model", COLOR, "--no-pace")
     assert proc.returncode == 0, proc.stderr
-    assert "running headless" in proc.stderr
+    assert "no display (DISPLAY and WAYLAND_DISPLAY are not set); running headless" in proc.stderr
 
 
 def _truncated(tmp_path):

@@ -1,0 +1,362 @@
+"""The main window: video, predictions, stats; menus, toolbar and shortcuts; snapshots."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import cv2
+from PyQt6.QtCore import Qt, QTimer
+from PyQt6.QtGui import QAction, QActionGroup, QKeySequence
+from PyQt6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QInputDialog,
+    QMainWindow,
+    QMessageBox,
+    QToolBar,
+)
+
+from edgecam.config import ClassifierOptions, Delegate
+from edgecam.errors import EdgecamError
+from edgecam.files import atomic_write_bytes, atomic_write_text
+from edgecam.gui.session import LiveSession
+from edgecam.gui.settings import Settings
+from edgecam.gui.widgets import PredictionPanel, StatsPanel, VideoView
+from edgecam.vision import Classifier
+
+VIDEO_FILTER = "Videos (*.mp4 *.avi *.mkv *.mov *.mjpg *.webm);;All files (*)"
+MODEL_FILTER = "TFLite models (*.tflite);;All files (*)"
+
+
+def list_cameras(limit: int = 8) -> list[int]:
+    """Camera indices worth offering: /dev/videoN on Linux, else the first few indices."""
+    devices = sorted(Path("/dev").glob("video[0-9]*"))
+    if devices:
+        return [int(p.name[5:]) for p in devices][:limit]
+    return list(range(min(limit, 4)))
+
+
+class MainWindow(QMainWindow):
+    """Live classification window around a :class:`LiveSession`."""
+
+    def __init__(
+        self,
+        session: LiveSession,
+        options: ClassifierOptions,
+        settings: Settings,
+        snapshot_dir: Path,
+        threshold: float = 0.5,
+    ) -> None:
+        super().__init__()
+        self.session = session
+        self.options = options
+        self.settings = settings
+        self.snapshot_dir = snapshot_dir
+        self.setWindowTitle("edgecam")
+        self.view = VideoView()
+        self.setCentralWidget(self.view)
+        self.predictions = PredictionPanel(min(options.top_k, len(session.classifier.labels)))
+        self.predictions.threshold = threshold
+        self.stats = StatsPanel()
+        for title, widget in (("Predictions", self.predictions), ("Stats", self.stats)):
+            dock = QDockWidget(title, self)
+            dock.setObjectName(title)
+            dock.setWidget(widget)
+            dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
+            self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        self._build_actions()
+        session.frame_ready.connect(self._on_frame)
+        session.result_ready.connect(self._on_result)
+        session.status.connect(self.notify)
+        session.source_failed.connect(self._on_source_failed)
+        self._stats_timer = QTimer(self)
+        self._stats_timer.timeout.connect(self._update_stats)
+        self._stats_timer.start(500)
+        self._describe_classifier()
+
+    # -- actions ---------------------------------------------------------------------------
+
+    def _action(
+        self,
+        text: str,
+        slot,
+        shortcut: str | None = None,
+        checkable: bool = False,
+        menu=None,
+        toolbar: QToolBar | None = None,
+    ) -> QAction:
+        action = QAction(text, self)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setCheckable(checkable)
+        action.triggered.connect(slot)
+        if menu is not None:
+            menu.addAction(action)
+        if toolbar is not None:
+            toolbar.addAction(action)
+        return action
+
+    def _build_actions(self) -> None:
+        bar = self.menuBar()
+        tools = QToolBar("Main", self)
+        tools.setObjectName("main-toolbar")
+        self.addToolBar(tools)
+        file_menu = bar.addMenu("&File")
+        self.open_model_action = self._action(
+            "Open &model...", self.choose_model, "Ctrl+O", menu=file_menu, toolbar=tools
+        )
+        self._action("Open model &labels...", self.choose_labels, menu=file_menu)
+        self.snapshot_action = self._action(
+            "&Snapshot", self.snapshot, "S", menu=file_menu, toolbar=tools
+        )
+        file_menu.addSeparator()
+        self._action("&Quit", self.close, "Ctrl+Q", menu=file_menu)
+
+        source_menu = bar.addMenu("&Source")
+        cameras = source_menu.addMenu("&Camera")
+        for index in list_cameras():
+            self._action(
+                f"Camera {index}", lambda _=False, i=index: self.open_source(str(i)), menu=cameras
+            )
+        self._action(
+            "Open &video...", self.choose_video, "Ctrl+Shift+O", menu=source_menu, toolbar=tools
+        )
+        self._action("Open image &folder...", self.choose_folder, menu=source_menu)
+        self._action("Open stream &URL...", self.choose_url, menu=source_menu)
+
+        infer = bar.addMenu("&Inference")
+        delegates = infer.addMenu("&Delegate")
+        group = QActionGroup(self)
+        self.delegate_actions = {}
+        for delegate in Delegate:
+            action = self._action(
+                delegate.value,
+                lambda _=False, d=delegate: self.set_delegate(d),
+                checkable=True,
+                menu=delegates,
+            )
+            group.addAction(action)
+            self.delegate_actions[delegate] = action
+        threads = infer.addMenu("&Threads")
+        thread_group = QActionGroup(self)
+        for count in (1, 2, 4, 8):
+            action = self._action(
+                str(count),
+                lambda _=False, n=count: self.set_threads(n),
+                checkable=True,
+                menu=threads,
+            )
+            thread_group.addAction(action)
+        self._action("Top-&k...", self.choose_top_k, menu=infer)
+        self._action("T&hreshold...", self.choose_threshold, menu=infer)
+
+        view = bar.addMenu("&View")
+        self.pause_action = self._action(
+            "&Pause", self.toggle_pause, "Space", checkable=True, menu=view, toolbar=tools
+        )
+        self.mirror_action = self._action(
+            "&Mirror", self.toggle_mirror, "M", checkable=True, menu=view, toolbar=tools
+        )
+        self.fullscreen_action = self._action(
+            "&Fullscreen", self.toggle_fullscreen, "F11", checkable=True, menu=view, toolbar=tools
+        )
+
+    # -- model and inference settings ------------------------------------------------------
+
+    def load_classifier(self, options: ClassifierOptions) -> bool:
+        """Build a classifier from ``options`` and swap it in; on failure keep the current one."""
+        try:
+            classifier = Classifier(options)
+        except EdgecamError as exc:
+            QMessageBox.warning(self, "edgecam", f"Could not load the model.\n\n{exc}")
+            self.notify(f"model not changed: {exc.message}")
+            return False
+        self.options = options
+        self.session.swap_classifier(classifier)
+        self.predictions.set_rows(min(options.top_k, len(classifier.labels)))
+        self._describe_classifier()
+        for notice in classifier.notices:
+            self.notify(notice)
+        self.settings.remember_options(options)
+        return True
+
+    def _describe_classifier(self) -> None:
+        clf = self.session.classifier
+        width, height = clf.input_size
+        self.stats.set(
+            "model",
+            f"{clf.name} ({width}x{height}x{clf.input_spec.shape[3]} {clf.input_spec.dtype.name})",
+        )
+        self.stats.set("runtime", clf.runtime)
+        self.stats.set("delegate", clf.delegate)
+        for delegate, action in self.delegate_actions.items():
+            action.setChecked(delegate is self.options.delegate)
+
+    def choose_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self,
+            "Open a .tflite (or a bundle's model.tflite)",
+            str(self.options.model),
+            MODEL_FILTER,
+        )
+        if path:
+            model = Path(path)
+            # model.tflite inside a bundle: load the bundle (labels, model.json, Edge TPU variant).
+            if model.name == "model.tflite" and (model.parent / "model.json").exists():
+                model = model.parent
+            self.load_classifier(dataclasses.replace(self.options, model=model, labels=None))
+
+    def choose_labels(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Labels for the current model", "", "Text files (*.txt);;All files (*)"
+        )
+        if path:
+            self.load_classifier(dataclasses.replace(self.options, labels=Path(path)))
+
+    def set_delegate(self, delegate: Delegate) -> None:
+        if not self.load_classifier(dataclasses.replace(self.options, delegate=delegate)):
+            self._describe_classifier()  # put the check mark back on the delegate in use
+
+    def set_threads(self, threads: int) -> None:
+        self.load_classifier(dataclasses.replace(self.options, threads=threads))
+
+    def choose_top_k(self) -> None:
+        k, ok = QInputDialog.getInt(
+            self, "Top-k", "Predictions to show:", self.options.top_k, 1, 20
+        )
+        if ok:
+            self.load_classifier(dataclasses.replace(self.options, top_k=k))
+
+    def choose_threshold(self) -> None:
+        value, ok = QInputDialog.getDouble(
+            self,
+            "Threshold",
+            "Below this score show 'uncertain':",
+            self.predictions.threshold,
+            0.0,
+            1.0,
+            2,
+        )
+        if ok:
+            self.predictions.threshold = value
+            self.settings.set("threshold", value)
+
+    # -- sources -----------------------------------------------------------------------------
+
+    def open_source(self, spec: str) -> bool:
+        try:
+            self.session.start(spec)
+        except EdgecamError as exc:
+            QMessageBox.warning(self, "edgecam", f"Could not open the source.\n\n{exc}")
+            self.notify(f"source not changed: {exc.message}")
+            return False
+        self.view.show_message(f"waiting for {spec}...")
+        self.stats.set("source", spec)
+        self.settings.set("source", spec)
+        self.pause_action.setChecked(False)
+        return True
+
+    def choose_video(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a video", "", VIDEO_FILTER)
+        if path:
+            self.open_source(path)
+
+    def choose_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open an image folder")
+        if path:
+            self.open_source(path)
+
+    def choose_url(self) -> None:
+        url, ok = QInputDialog.getText(self, "Stream URL", "rtsp://, http://, ... URL:")
+        if ok and url.strip():
+            self.open_source(url.strip())
+
+    def _on_source_failed(self, message: str) -> None:
+        self.view.show_message(message)
+        self.notify(message)
+
+    # -- view ------------------------------------------------------------------------------
+
+    def toggle_pause(self) -> None:
+        self.session.pause(self.pause_action.isChecked())
+        self.notify("paused" if self.pause_action.isChecked() else "resumed")
+
+    def toggle_mirror(self) -> None:
+        self.view.mirror = self.mirror_action.isChecked()
+        self.settings.set("mirror", self.view.mirror)
+        self.view.update()
+
+    def toggle_fullscreen(self) -> None:
+        if self.fullscreen_action.isChecked():
+            self.showFullScreen()
+        else:
+            self.showNormal()
+
+    def notify(self, text: str) -> None:
+        self.statusBar().showMessage(text, 8000)
+
+    def snapshot(self) -> tuple[Path, Path] | None:
+        """Save the shown frame as PNG and the newest predictions as JSON beside it."""
+        frame = self.view.frame
+        if frame is None:
+            self.notify("no frame to save yet")
+            return None
+        ok, png = cv2.imencode(".png", frame)
+        if not ok:
+            self.notify("could not encode the frame")
+            return None
+        stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{int(time.time() * 1000) % 1000:03d}"
+        base = self.snapshot_dir / f"edgecam-{stamp}"
+        latest = self.session.latest_result
+        record = {
+            "model": str(self.options.model),
+            "source": self.session.source_spec,
+            "delegate": self.session.classifier.delegate,
+            **(latest[0].to_dict() if latest else {"predictions": []}),
+        }
+        try:
+            image_path = atomic_write_bytes(base.with_suffix(".png"), png.tobytes())
+            json_path = atomic_write_text(base.with_suffix(".json"), json.dumps(record, indent=2))
+        except OSError as exc:
+            QMessageBox.warning(self, "edgecam", f"Could not save the snapshot: {exc}")
+            return None
+        self.notify(f"saved {image_path} and {json_path.name}")
+        return image_path, json_path
+
+    # -- updates -----------------------------------------------------------------------------
+
+    def _on_frame(self) -> None:
+        frame = self.session.take_frame()
+        if frame is not None:
+            self.view.show_frame(frame.bgr)
+
+    def _on_result(self) -> None:
+        latest = self.session.take_result()
+        if latest is not None:
+            self.predictions.show_result(latest[0])
+
+    def _update_stats(self) -> None:
+        self.stats.set("display", f"{self.view.display_fps():.1f} fps")
+        stats = self.session.stats()
+        latest = self.session.latest_result
+        if stats is not None:
+            self.stats.set("inference", f"{stats.inference_fps:.1f} fps")
+            self.stats.set(
+                "dropped", f"{stats.frames_dropped} dropped, {stats.frames_skipped} skipped"
+            )
+        if latest is not None:
+            t = latest[0].timings
+            self.stats.set(
+                "timings",
+                f"{t.total_ms:.1f} ms (pre {t.preprocess_ms:.1f} / "
+                f"invoke {t.inference_ms:.1f} / post {t.postprocess_ms:.1f})",
+            )
+
+    def closeEvent(self, event) -> None:
+        self._stats_timer.stop()
+        self.settings.set_geometry(self.saveGeometry())
+        self.session.stop()
+        event.accept()
