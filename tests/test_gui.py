@@ -1,0 +1,260 @@
+"""The desktop app with pytest-qt (offscreen): real videos, real .tflite fixtures, real widgets."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+from conftest import FIXTURES, write_video
+
+pytest.importorskip("PyQt6.QtWidgets", reason="PyQt6 is not installed (the gui extra)")
+pytest.importorskip("pytestqt", reason="pytest-qt is not installed")
+
+from PyQt6.QtCore import QSettings
+from PyQt6.QtWidgets import QMessageBox
+
+from edgecam.config import ClassifierOptions, Delegate
+from edgecam.gui import display_problem
+from edgecam.gui import session as session_module
+from edgecam.gui.session import LiveSession
+from edgecam.gui.settings import Settings
+from edgecam.gui.window import MainWindow
+from edgecam.vision import Classifier
+
+pytestmark = pytest.mark.gui
+COLOR = FIXTURES / "color_float32.tflite"
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return Settings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+
+
+@pytest.fixture
+def warnings_shown(monkeypatch):
+    """Record QMessageBox warnings instead of blocking on them."""
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: shown.append(text))
+    return shown
+
+
+@pytest.fixture
+def make_window(qtbot, settings, tmp_path):
+    created = []
+
+    def make(model=COLOR, delegate="cpu", classifier=None, **kwargs):
+        options = ClassifierOptions(model=model, delegate=delegate, top_k=3, **kwargs)
+        session = LiveSession(classifier or Classifier(options))
+        window = MainWindow(session, options, settings, tmp_path / "snaps")
+        qtbot.addWidget(window)
+        window.resize(800, 500)
+        window.show()
+        created.append(window)
+        return window
+
+    yield make
+    for window in created:
+        window.close()
+
+
+def wait_for_label(qtbot, window, label, timeout=5000):
+    qtbot.waitUntil(lambda: window.predictions.top_label.text() == label, timeout=timeout)
+
+
+def test_live_predictions_and_stats(qtbot, make_window, tmp_path):
+    video = write_video(tmp_path / "v.mp4", ["red"] * 45 + ["blue"] * 45)
+    window = make_window()
+    assert window.open_source(str(video))
+    wait_for_label(qtbot, window, "red")
+    wait_for_label(qtbot, window, "blue")
+    qtbot.waitUntil(
+        lambda: (
+            window.stats.text("display").endswith("fps")
+            and float(window.stats.text("display").split()[0]) > 5
+        ),
+        timeout=3000,
+    )
+    assert float(window.stats.text("inference").split()[0]) > 5
+    assert window.stats.text("model") == "color_float32 (32x32x3 float32)"
+    assert window.stats.text("delegate").startswith("cpu (XNNPACK")
+    assert "invoke" in window.stats.text("timings")
+    assert window.view.frame is not None
+    first_row = window.predictions.rows[0][0].text()
+    assert first_row.startswith("blue ")
+
+
+def test_below_threshold_shows_uncertain(qtbot, make_window, tmp_path):
+    video = write_video(tmp_path / "v.mp4", ["red"] * 60)
+    window = make_window()
+    window.predictions.threshold = 1.0  # nothing is ever that sure
+    window.open_source(str(video))
+    wait_for_label(qtbot, window, "uncertain")
+    assert "below the 100% threshold" in window.predictions.top_label.toolTip()
+
+
+def test_switch_model_and_survive_a_broken_one(qtbot, make_window, tmp_path, warnings_shown):
+    video = write_video(tmp_path / "v.mp4", ["green"] * 150)
+    window = make_window()
+    window.open_source(str(video))
+    wait_for_label(qtbot, window, "green")
+    broken = tmp_path / "broken.tflite"
+    broken.write_text("not a model")
+    assert not window.load_classifier(ClassifierOptions(model=broken, delegate="cpu"))
+    assert "not a TFLite model" in warnings_shown[0]
+    assert window.stats.text("model").startswith("color_float32")  # the old one stays
+    assert window.load_classifier(
+        ClassifierOptions(model=FIXTURES / "bundle_int8", delegate="cpu", top_k=2)
+    )
+    qtbot.waitUntil(lambda: window.stats.text("model").startswith("color-fixture"), timeout=2000)
+    assert window.stats.text("model") == "color-fixture (32x32x3 int8)"
+    wait_for_label(qtbot, window, "green")
+    assert len(window.predictions.rows) == 2
+
+
+def test_switch_delegate_and_threads_at_run_time(qtbot, make_window, tmp_path, warnings_shown):
+    video = write_video(tmp_path / "v.mp4", ["red"] * 150)
+    window = make_window()
+    window.open_source(str(video))
+    window.set_threads(1)
+    assert window.stats.text("delegate") == "cpu (XNNPACK, 1 thread)"
+    window.set_delegate(Delegate.EDGETPU)  # no Edge TPU (and a plain model): refused
+    assert warnings_shown and "Edge TPU" in warnings_shown[-1]
+    assert window.delegate_actions[Delegate.CPU].isChecked()
+    window.set_delegate(Delegate.AUTO)
+    assert window.options.delegate is Delegate.AUTO
+    wait_for_label(qtbot, window, "red")
+
+
+def test_switch_source_and_survive_a_bad_one(qtbot, make_window, tmp_path, warnings_shown):
+    red = write_video(tmp_path / "r.mp4", ["red"] * 150)
+    blue = write_video(tmp_path / "b.mp4", ["blue"] * 150)
+    window = make_window()
+    window.open_source(str(red))
+    wait_for_label(qtbot, window, "red")
+    assert not window.open_source(str(tmp_path / "missing.mp4"))
+    assert "source not found" in warnings_shown[0]
+    wait_for_label(qtbot, window, "red")  # still running on the old source
+    assert window.open_source(str(blue))
+    wait_for_label(qtbot, window, "blue")
+    assert window.stats.text("source") == str(blue)
+
+
+def test_snapshot_writes_png_and_json(qtbot, make_window, tmp_path):
+    video = write_video(tmp_path / "v.mp4", ["green"] * 90)
+    window = make_window()
+    window.open_source(str(video))
+    wait_for_label(qtbot, window, "green")
+    image_path, json_path = window.snapshot()
+    assert image_path.read_bytes().startswith(b"\x89PNG")
+    record = json.loads(json_path.read_text())
+    assert record["predictions"][0]["label"] == "green"
+    assert record["source"] == str(video)
+    assert image_path.stem == json_path.stem
+
+
+def test_pause_mirror_and_fullscreen(qtbot, make_window, tmp_path):
+    video = write_video(tmp_path / "v.mp4", ["red"] * 300)
+    window = make_window()
+    window.open_source(str(video))
+    wait_for_label(qtbot, window, "red")
+    window.pause_action.trigger()
+    assert window.session.paused
+    frozen = window.session.stats().frames_captured
+    qtbot.wait(300)
+    assert window.session.stats().frames_captured == frozen
+    window.pause_action.trigger()
+    qtbot.waitUntil(lambda: window.session.stats().frames_captured > frozen, timeout=2000)
+    window.mirror_action.trigger()
+    assert window.view.mirror and window.settings.mirror()
+    window.fullscreen_action.trigger()
+    assert window.isFullScreen() or window.windowState()  # offscreen may ignore the request
+    window.fullscreen_action.trigger()
+
+
+def test_dropped_stream_retries_and_resumes(qtbot, make_window, tmp_path, http_server, monkeypatch):
+    monkeypatch.setattr(session_module, "RETRY_SECONDS", 0.3)
+    url, _ = http_server
+    write_video(tmp_path / "s.mp4", ["blue"] * 10)
+    window = make_window()
+    messages = []
+    window.session.status.connect(messages.append)
+    window.open_source(f"{url}/s.mp4")
+    qtbot.waitUntil(lambda: any("retrying" in m for m in messages), timeout=5000)
+    qtbot.waitUntil(lambda: any(m.endswith("is back") for m in messages), timeout=5000)
+    wait_for_label(qtbot, window, "blue")
+
+
+def test_video_end_is_looped(qtbot, make_window, tmp_path):
+    video = write_video(tmp_path / "short.mp4", ["red"] * 5)
+    window = make_window()
+    window.open_source(str(video))
+    qtbot.waitUntil(lambda: window.session.stats().frames_captured > 12, timeout=3000)
+
+
+def test_slow_inference_does_not_slow_the_display(qtbot, make_window, tmp_path):
+    class Slow:
+        def __init__(self, inner):
+            self.inner = inner
+            self.__dict__.update(
+                {
+                    k: getattr(inner, k)
+                    for k in ("labels", "input_spec", "input_size", "name", "runtime", "delegate")
+                }
+            )
+
+        def classify(self, image, frame_timestamp=None, frame_index=None):
+            time.sleep(0.25)
+            return self.inner.classify(image, frame_timestamp, frame_index)
+
+        def close(self):
+            self.inner.close()
+
+    video = write_video(tmp_path / "v.mp4", ["red"] * 300, fps=30)
+    inner = Classifier(ClassifierOptions(model=COLOR, delegate="cpu"))
+    window = make_window(classifier=Slow(inner))
+    window.open_source(str(video))
+    qtbot.wait(2500)
+    display = window.view.display_fps()
+    stats = window.session.stats()
+    assert display > 20, display  # painted at the source's ~30 fps
+    assert stats.inference_fps < 5
+    assert stats.frames_dropped > 20  # inference skipped frames instead of queueing them
+
+
+def test_closing_stops_every_worker_within_a_second(qtbot, make_window, tmp_path):
+    video = write_video(tmp_path / "v.mp4", ["red"] * 300)
+    window = make_window()
+    window.open_source(str(video))
+    wait_for_label(qtbot, window, "red")
+    start = time.monotonic()
+    window.close()
+    assert time.monotonic() - start < 1.0
+    qtbot.waitUntil(
+        lambda: not [t for t in threading.enumerate() if t.name.startswith("edgecam-")],
+        timeout=1000,
+    )
+
+
+def test_broken_settings_are_ignored_with_a_notice(settings, tmp_path):
+    settings.set("model", str(tmp_path / "gone.tflite"))
+    settings.set("delegate", "quantum")
+    settings.set("threads", "many")
+    settings.set("threshold", "7")
+    assert settings.model() is None and settings.delegate() is None
+    assert settings.threads() is None and settings.threshold() is None
+    assert len(settings.notices) == 4
+    assert any("gone.tflite no longer exists" in n for n in settings.notices)
+    assert settings.store.value("delegate") is None  # dropped, so the notice shows once
+
+
+def test_display_detection(monkeypatch):
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    assert display_problem() is None
+    monkeypatch.delenv("QT_QPA_PLATFORM")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert "no display" in display_problem()
+    monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-0")
+    assert display_problem() is None
