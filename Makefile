@@ -26,7 +26,7 @@ DEFAULT_RECIPE := --arch mobilenet_v1 --alpha 0.5 --depth 7 --epochs 16 --batch-
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 
 .PHONY: help venv venv-pi venv-train run test test-main test-pi test-train lint fixtures bench \
-	default-model demo lock clean
+	default-model demo screenshot lock clean
 
 help:
 	@echo "make run      - install (into .venv) and run live classification"
@@ -104,6 +104,10 @@ default-model: venv-train | $(FASHION_DIR)
 # The demo clip and sample images (Fashion-MNIST test images) under assets/demo.
 demo: venv | $(FASHION_DIR)
 	$(VENV)/bin/python scripts/make_demo_assets.py --out assets/demo
+
+# A real window under Xvfb on the demo clip (apt-get install xvfb libxcb-cursor0).
+screenshot: venv
+	xvfb-run -a -s "-screen 0 1100x700x24" $(VENV)/bin/python scripts/screenshot.py docs/screenshot.png
 
 # The training environment only builds the benchmark model; everything timed runs in .venv,
 # where TensorFlow is not installed.
