@@ -1,4 +1,4 @@
-"""Models and inputs the benchmarks share: a MobileNetV2 int8 model and a synthetic frame.
+"""Models and inputs the benchmarks share: a MobileNetV2 int8 model, a synthetic frame, a clip.
 
     python benchmarks/models.py            # build the model if it is not cached; print its path
     python benchmarks/models.py --force    # rebuild it
@@ -43,6 +43,36 @@ def write_frame(path: Path, seed: int = 0) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(path), synthetic_frame(seed)):
         raise OSError(f"could not write {path}")
+    return path
+
+
+def write_clip(path: Path, seconds: float, fps: float = 30.0) -> Path:
+    """Write (once; cached by name) an mp4v clip of :func:`synthetic_frame` scrolling sideways.
+
+    Args:
+        path: where to write it; an existing file is reused.
+        seconds: the clip's length.
+        fps: the frame rate written into the file (what a paced source plays it at).
+
+    Returns:
+        ``path``.
+    """
+    import cv2
+
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"tmp-{path.name}")
+    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, FRAME_SIZE)
+    if not writer.isOpened():
+        raise OSError(f"OpenCV cannot write mp4v to {tmp}")
+    base = synthetic_frame()
+    for i in range(round(seconds * fps)):
+        frame = np.roll(base, 8 * i, axis=1)
+        cv2.putText(frame, str(i), (20, 60), cv2.FONT_HERSHEY_SIMPLEX, 1.5, (255, 255, 255), 3)
+        writer.write(frame)
+    writer.release()
+    tmp.replace(path)
     return path
 
 

@@ -379,8 +379,16 @@ def main(argv: list[str] | None = None) -> int:
         # TensorFlow's import prints oneDNN/CUDA notices straight to fd 2; keep them quiet.
         from edgecam.runtime.native import capture_native_stderr
 
-        with capture_native_stderr():
-            import tensorflow  # noqa: F401
+        try:
+            with capture_native_stderr():
+                import tensorflow  # noqa: F401
+        except ImportError:
+            print(
+                f"edgecam: error: {args.command} needs TensorFlow, which is not installed — "
+                "pip install 'edgecam[train]' (or use .venv-train: make venv-train)",
+                file=sys.stderr,
+            )
+            return 2
     try:
         return COMMANDS[args.command](args)
     except EdgecamError as exc:

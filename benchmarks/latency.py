@@ -1,0 +1,151 @@
+"""Frame-to-result latency of the live Pipeline on a source paced at 30 fps.
+
+    .venv/bin/python benchmarks/latency.py [--seconds 20] [--json out.json]
+
+A 640x480 mp4v clip at 30 fps (written once by models.write_clip) plays through
+``VideoFileSource`` (paced at the file's rate, like a camera) into ``edgecam.pipeline.Pipeline``.
+For every result delivered to ``on_result`` the age is ``time.monotonic()`` at delivery minus
+``Classification.frame_timestamp`` (``time.monotonic()`` when the source returned the decoded
+frame). Models: the committed colour fixture (~0.05 ms), the same fixture wrapped to sleep a
+fixed 20 ms or 60 ms after each inference (EMULATED slower models: the sleep holds no CPU), and
+the MobileNetV2 int8 model of models.py when it is built. Target: every age (the max) at most
+one inference (the measured median ``timings.inference_ms``) plus one frame interval.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from models import CACHE, FIXTURE_MODEL, MOBILENET_V2_INT8, ROOT, synthetic_frame, write_clip
+from overhead import busy_seconds, environment
+
+from edgecam.capture.sources import VideoFileSource
+from edgecam.config import ClassifierOptions
+from edgecam.pipeline import Pipeline
+from edgecam.vision.classifier import Classifier
+from edgecam.vision.types import Timings
+
+FPS = 30.0
+
+
+class EmulatedModel:
+    """A classifier that sleeps ``delay_s`` after each real inference: a slower model, emulated.
+
+    The sleep is counted in ``timings.inference_ms``, as a real model's invoke would be.
+    """
+
+    def __init__(self, inner: Classifier, delay_s: float) -> None:
+        self.inner = inner
+        self.delay_s = delay_s
+
+    def classify(self, image, frame_timestamp=None, frame_index=None):
+        result = self.inner.classify(image, frame_timestamp, frame_index)
+        t0 = time.perf_counter()
+        time.sleep(self.delay_s)
+        slept_ms = (time.perf_counter() - t0) * 1e3
+        t = result.timings
+        timings = Timings(t.preprocess_ms, t.inference_ms + slept_ms, t.postprocess_ms)
+        return dataclasses.replace(result, timings=timings)
+
+
+def measure(name: str, classifier, delegate: str, clip: Path) -> dict:
+    """Play ``clip`` once through a Pipeline running ``classifier``; return the figures."""
+    classifier.classify(synthetic_frame())  # untimed: the first invoke sets up XNNPACK
+    ages, delivered, inference, captured = [], [], [], []
+
+    def on_result(result, frame) -> None:
+        now = time.monotonic()
+        ages.append((now - result.frame_timestamp) * 1e3)
+        delivered.append(now)
+        inference.append(result.timings.inference_ms)
+
+    pipeline = Pipeline(
+        VideoFileSource(clip), classifier, on_result, lambda f: captured.append(f.timestamp)
+    )
+    wall0, (busy0, mine0) = time.perf_counter(), busy_seconds()
+    pipeline.run()
+    wall, (busy, mine) = time.perf_counter() - wall0, busy_seconds()
+    if pipeline.error is not None:
+        raise SystemExit(f"{name}: {pipeline.error}")
+    stats = pipeline.stats()
+    median_inference = float(np.median(inference))
+    bound = median_inference + 1e3 / FPS
+    return {
+        "model": name,
+        "delegate": delegate,
+        "frames_captured": stats.frames_captured,
+        "frames_dropped": stats.frames_dropped,
+        "results": len(ages),
+        "capture_fps": (len(captured) - 1) / (captured[-1] - captured[0]),
+        "results_per_s": (len(delivered) - 1) / (delivered[-1] - delivered[0]),
+        "inference_median_ms": median_inference,
+        "age_median_ms": float(np.median(ages)),
+        "age_p90_ms": float(np.percentile(ages, 90)),
+        "age_max_ms": max(ages),
+        "age_mean_ms": float(np.mean(ages)),
+        "bound_ms": bound,
+        "p90_within": float(np.percentile(ages, 90)) <= bound,
+        "max_within": max(ages) <= bound,
+        "over_bound": sum(a > bound for a in ages),
+        "other_load_cores": max(0.0, ((busy - busy0) - (mine - mine0)) / wall),
+    }
+
+
+def cases(include_mobilenet: bool) -> list[tuple[str, ClassifierOptions, int]]:
+    """(name, classifier options, emulated extra milliseconds) for each model measured."""
+    fixture = ClassifierOptions(model=FIXTURE_MODEL, delegate="cpu")
+    found = [("color_float32 (fixture)", fixture, 0)]
+    found += [(f"color_float32 + {ms} ms sleep (EMULATED)", fixture, ms) for ms in (20, 60)]
+    if include_mobilenet:
+        mobilenet = ClassifierOptions(model=MOBILENET_V2_INT8, delegate="cpu")
+        found.append(("mobilenet_v2_1.0_224_int8", mobilenet, 0))
+    return found
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20.0, help="clip length")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results here")
+    args = parser.parse_args()
+    clip = write_clip(CACHE / f"clip_640x480_30fps_{args.seconds:g}s.mp4", args.seconds, FPS)
+    if not MOBILENET_V2_INT8.exists():
+        print(f"{MOBILENET_V2_INT8.name} not built (benchmarks/models.py): skipped")
+
+    results = []
+    print(f"{clip.name}, paced at {FPS:g} fps; ages in ms (result delivered - frame captured)")
+    print(
+        f"{'model':<38} {'infer':>6} {'median':>7} {'p90':>7} {'max':>7} {'bound':>7} "
+        f"{'res/s':>6} {'dropped':>9}  target (max <= bound)"
+    )
+    for name, options, delay_ms in cases(MOBILENET_V2_INT8.exists()):
+        with Classifier(options) as clf:
+            model = EmulatedModel(clf, delay_ms / 1e3) if delay_ms else clf
+            res = measure(name, model, clf.delegate, clip) | {"emulated_sleep_ms": delay_ms}
+        results.append(res)
+        ok = "met" if res["max_within"] else f"MISSED ({res['over_bound']} over)"
+        print(
+            f"{name:<38} {res['inference_median_ms']:>6.2f} {res['age_median_ms']:>7.2f} "
+            f"{res['age_p90_ms']:>7.2f} {res['age_max_ms']:>7.2f} {res['bound_ms']:>7.2f} "
+            f"{res['results_per_s']:>6.2f} {res['frames_dropped']:>4}/{res['frames_captured']:<4}"
+            f"  {ok}"
+        )
+    if args.json:
+        report = {
+            "clip": str(clip.relative_to(ROOT)),
+            "fps": FPS,
+            "seconds": args.seconds,
+            "environment": environment(),
+            "results": results,
+        }
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
