@@ -132,7 +132,7 @@ def test_auto_falls_back_to_cpu_and_says_so():
 @needs_litert
 def test_gpu_runs_for_real_when_present():
     if not _gpu_available():
-        pytest.skip("no GPU with Vulkan here (checked on the lent GPU machine, docs/GPU.md)")
+        pytest.skip("no GPU with Vulkan drivers on this machine")
     with Classifier(options(delegate="gpu")) as clf:
         assert clf.engine.delegate is Delegate.GPU
         assert clf.classify(solid("green")).top.label == "green"
