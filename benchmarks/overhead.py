@@ -6,11 +6,12 @@ Everything runs in this one process on the same 640x480 BGR frame and the same r
 (ai-edge-litert, XNNPACK, same thread count). The bare loop is the least a caller can do:
 ``cv2.resize`` to the input size, ``set_tensor``, ``invoke``, ``get_tensor``. It feeds BGR to an
 RGB model, so a second reference, ``bare+rgb``, adds the ``cv2.cvtColor`` a correct caller
-needs. ``classify`` adds to that the input lookup table, the dequantization, the top-k and the
-result objects. The variants alternate in blocks over several rounds (the order rotates every
-round) so that drift in a shared machine's load hits all alike; the medians of all
-per-iteration times are compared. Needs a uint8-input model (the default: the MobileNetV2 int8
-model of models.py).
+needs. ``classify`` adds to that its own checks, the top-k and the result objects (for a
+raw-pixel uint8 model the input lookup table is the identity and skipped, and the top-k is
+ranked on the raw outputs, only those k being dequantized). The variants alternate in blocks
+over several rounds (the order rotates every round) so that drift in a shared machine's load
+hits all alike; the medians of all per-iteration times are compared. Needs a uint8-input model
+(the default: the MobileNetV2 int8 model of models.py).
 """
 
 from __future__ import annotations

@@ -80,8 +80,10 @@ def overhead_section(data: dict) -> list[str]:
         "caller can do; it feeds BGR to an RGB model);",
         "- **bare+rgb**: the same plus `cv2.cvtColor(BGR2RGB)`, the least a *correct* caller does;",
         "- **classify**: `Classifier(ClassifierOptions(model, delegate='cpu', threads=T))"
-        ".classify(frame)`: resize, colour conversion, input lookup table, inference, "
-        "dequantization, top-5, result objects.",
+        ".classify(frame)`: resize, colour conversion into the input tensor (the input "
+        "lookup table is skipped: it is the identity for this raw-pixel uint8 model), "
+        "inference, top-5 ranked on the raw uint8 outputs with only those 5 dequantized, "
+        "result objects.",
         "",
         f"After {data['warmup']} untimed calls of each, they alternate in blocks of "
         f"{data['block']} calls for {data['rounds']} rounds (the order rotates each round); each "
@@ -159,6 +161,117 @@ def startup_section(data: dict) -> list[str]:
     return [*lines, "```", ""]
 
 
+def latency_section(data: dict) -> list[str]:
+    env = data["environment"]
+    interval = 1e3 / data["fps"]
+    lines = [
+        "## Frame-to-result latency in the live pipeline "
+        f"(target: age <= median inference + one frame interval, {interval:.1f} ms)",
+        "",
+        f"Python {env['python']}, ai-edge-litert {env['ai_edge_litert']}, OpenCV "
+        f"{env['opencv']}. Source: `{data['clip']}`, {data['seconds']:g} s of 640x480 mp4v at "
+        f"{data['fps']:g} fps (the synthetic frame scrolling sideways, written by "
+        "`models.write_clip`), played by `VideoFileSource`, which paces it at the file's rate "
+        "like a camera, into `edgecam.pipeline.Pipeline` (capture thread, latest-frame slot, "
+        "inference thread). For every result the pipeline delivers, age = `time.monotonic()` "
+        "on entering `on_result` minus `Classification.frame_timestamp` (`time.monotonic()` when "
+        "the source returned the decoded frame, so decoding is not counted, nor a real camera's "
+        "exposure and driver buffering). One untimed `classify` precedes each run. Bound = the "
+        "run's median `timings.inference_ms` + one frame interval; the target is met when every "
+        "result (the max) is within it.",
+        "",
+        "The 20 ms and 60 ms models are **emulated**: the colour fixture followed by "
+        "`time.sleep(0.020)` / `time.sleep(0.060)` inside `classify` (counted as inference "
+        "time). A sleep holds no CPU, unlike a real model of that speed, which would compete "
+        "with the capture thread on these 2 cores.",
+        "",
+        "| model | delegate | inference, median (ms) | age median (ms) | age p90 (ms) "
+        "| age max (ms) | bound (ms) | results/s | capture fps | dropped / captured "
+        "| other load | target |",
+        "|:---|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---|",
+    ]
+    for r in data["results"]:
+        if r["max_within"]:
+            ok = "met"
+        else:
+            ok = f"**not met**: {r['over_bound']} of {r['results']} results over the bound"
+            ok += ", p90 within" if r["p90_within"] else ", p90 over"
+        lines.append(
+            f"| {r['model']} | {r['delegate']} | {r['inference_median_ms']:.2f} "
+            f"| {r['age_median_ms']:.2f} | {r['age_p90_ms']:.2f} | {r['age_max_ms']:.2f} "
+            f"| {r['bound_ms']:.2f} | {r['results_per_s']:.2f} | {r['capture_fps']:.2f} "
+            f"| {r['frames_dropped']} / {r['frames_captured']} "
+            f"| {r['other_load_cores']:.2f} cores | {ok} |"
+        )
+    lines += [
+        "",
+        "Dropped = frames the capture thread overwrote in the slot before inference took them "
+        "(by design when inference is slower than the source); results/s = results delivered "
+        "per second between the first and the last; 'other load' as above.",
+    ]
+    return [*lines, ""]
+
+
+def memory_section(data: dict) -> list[str]:
+    n, first = data["frames"], data["first"]
+    lines = [
+        f"## Memory over {n:,} frames (target: RSS after {n:,} frames at most 5 MB above RSS "
+        f"after {first})",
+        "",
+        f"Source: `{data['clip']}` (10 s, 640x480 mp4v) looped by "
+        "`VideoFileSource(clip, loop=True, pace=False)`, so frames come as fast as they decode; "
+        f"model `{data['model']}` (`delegate='cpu'`, top 3). Each case runs in its own fresh "
+        "process (`benchmarks/memory.py --child CASE`):",
+        "",
+        "- **headless**: `Pipeline(source, Classifier(...))`, the main thread polling;",
+        "- **gui**: a `MainWindow` (`QT_QPA_PLATFORM=offscreen`, 800x500, shown) around a "
+        "`LiveSession` running the same source and model, the Qt event loop running (frames "
+        "painted, predictions and the 500 ms stats timer updated).",
+        "",
+        "RSS is VmRSS from `/proc/self/status`, read in the main thread, which polls the "
+        "pipeline's captured-frame count every 5 ms and samples the first time it reaches each "
+        "mark (so a sample may be a few frames past its mark). 'Start' is after the model is "
+        "loaded (and the window shown), before the first frame; peak is VmHWM at the end. "
+        "MiB = 2^20 bytes; the 5 MB target is taken as 5,000,000 bytes (4.77 MiB).",
+        "",
+        f"| case | start (MiB) | after {first} (MiB) | after {n:,} (MiB) | growth (MiB) "
+        "| peak (MiB) | seconds | classified / dropped | target |",
+        "|:---|---:|---:|---:|---:|---:|---:|---:|:---|",
+    ]
+    for r in data["results"]:
+        s = r["stats"]
+        ok = "met" if r["met"] else "**not met**"
+        lines.append(
+            f"| {r['case']} | {r['start_rss_kib'] / 1024:.1f} | {r['rss_first_kib'] / 1024:.1f} "
+            f"| {r['rss_last_kib'] / 1024:.1f} | {r['growth_bytes'] / 2**20:+.2f} "
+            f"| {r['peak_rss_kib'] / 1024:.1f} | {r['samples'][-1]['seconds']:.1f} "
+            f"| {s['frames_classified']:,} / {s['frames_dropped']:,} | {ok} |"
+        )
+    lines += ["", "RSS (MiB) at each mark, to show the trend:", ""]
+    marks = [s["mark"] for s in data["results"][0]["samples"]]
+    lines += [
+        "| case | " + " | ".join(f"{m:,}" for m in marks) + " |",
+        "|:---|" + "---:|" * len(marks),
+    ]
+    for r in data["results"]:
+        lines.append(
+            f"| {r['case']} | "
+            + " | ".join(f"{s['rss_kib'] / 1024:.1f}" for s in r["samples"])
+            + " |"
+        )
+    gui = [r for r in data["results"] if r["case"] == "gui"]
+    if gui:
+        g = gui[0]
+        lines += [
+            "",
+            f"In the gui case the GUI thread picked up {g['gui_frame_signals']:,} frames and "
+            f"{g['gui_result_signals']:,} results (it takes the newest when it gets to it; "
+            "the rest are skipped by design) and painted at "
+            f"{g['display_fps_last_60_paints']:.1f} fps over its last 60 paints.",
+        ]
+    return [*lines, ""]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -173,11 +286,11 @@ def main() -> int:
     started = datetime.datetime.now(datetime.timezone.utc)
     about = machine(args.build_python)
     run([args.build_python, str(HERE / "models.py")])
-    overhead_json, startup_json = CACHE / "overhead.json", CACHE / "startup.json"
-    run([args.python, str(HERE / "overhead.py"), "--json", str(overhead_json)])
-    run([args.python, str(HERE / "startup.py"), "--json", str(startup_json)])
-    overhead = json.loads(overhead_json.read_text())
-    startup = json.loads(startup_json.read_text())
+    data = {}
+    for name in ("overhead", "startup", "latency", "memory"):
+        path = CACHE / f"{name}.json"
+        run([args.python, str(HERE / f"{name}.py"), "--json", str(path)])
+        data[name] = json.loads(path.read_text())
 
     size_kib = MOBILENET_V2_INT8.stat().st_size / 1024
     lines = [
@@ -201,10 +314,13 @@ def main() -> int:
         "(random weights: no internet here; fine for timing), converted to full int8 with uint8 "
         "input and output (20 random representative images) by `benchmarks/models.py`.",
         f"- `{FIXTURE_MODEL.relative_to(ROOT)}`: the tiny committed colour fixture "
-        "(float32), for the start-up floor.",
+        "(float32, ~0.05 ms an inference), for the start-up floor, the latency runs (alone and "
+        "with an emulated slower model) and the memory runs.",
         "",
-        *overhead_section(overhead),
-        *startup_section(startup),
+        *overhead_section(data["overhead"]),
+        *startup_section(data["startup"]),
+        *latency_section(data["latency"]),
+        *memory_section(data["memory"]),
         "## Reproduce",
         "",
         "```bash",
@@ -213,6 +329,8 @@ def main() -> int:
         ".venv-train/bin/python benchmarks/models.py   # builds the model (TensorFlow), cached",
         ".venv/bin/python benchmarks/overhead.py [--threads 1 2] [--json out.json]",
         ".venv/bin/python benchmarks/startup.py [--runs 7] [--json out.json]",
+        ".venv/bin/python benchmarks/latency.py [--seconds 20] [--json out.json]",
+        ".venv/bin/python benchmarks/memory.py [--frames 10000] [--json out.json]",
         ".venv/bin/python benchmarks/run_all.py --build-python .venv-train/bin/python",
         "```",
         "",
