@@ -356,3 +356,22 @@ def test_run_without_a_camera_plays_the_demo_clip():
     assert proc.returncode == 0, proc.stderr
     assert "camera 0 could not be opened; playing the demo clip" in proc.stderr
     assert len([line for line in proc.stdout.splitlines() if line.startswith("frame")]) == 3
+
+
+def test_default_model_classifies_the_demo_samples():
+    from edgecam import cli
+
+    if not cli.DEFAULT_MODEL.exists():
+        pytest.skip("the default model is not installed")
+    samples = sorted((cli.ASSETS / "demo" / "samples").glob("*.png"))
+    assert len(samples) == 10
+    proc = run_cli("classify", *map(str, samples), "--json", "--delegate", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    slug = {"t-shirt-top": "T-shirt/top", "ankle-boot": "Ankle boot"}
+    right = 0
+    for record in records:
+        name = record["image"].rsplit("/", 1)[1].split("_", 1)[1][:-4]
+        expected = slug.get(name, name.capitalize())
+        right += record["predictions"][0]["label"] == expected
+    assert right >= 8, records  # 10 of 10 when the bundle was made; the test set says 92.7 %
