@@ -32,7 +32,7 @@ help:
 	@echo "make run      - install (into .venv) and run live classification"
 	@echo "make test     - build the test environments from nothing and run the whole suite"
 	@echo "make lint     - ruff"
-	@echo "make bench    - runtime overhead and start-up benchmarks -> docs/BENCHMARKS.md"
+	@echo "make bench    - overhead, start-up, latency and memory benchmarks -> docs/BENCHMARKS.md"
 	@echo "make fixtures - regenerate the .tflite test fixtures (needs TensorFlow: .venv-train)"
 	@echo "make default-model - retrain + export + evaluate assets/models/default (Fashion-MNIST)"
 	@echo "make demo     - regenerate the demo clip and sample images in assets/demo"
@@ -73,7 +73,7 @@ test-main: venv
 
 # The training environment runs the training tests (they skip in the other environments).
 test-train: venv-train
-	$(VENV_TRAIN)/bin/python -m pytest -q -p no:cacheprovider -p no:pytestqt $(wildcard tests/test_training_*.py)
+	$(VENV_TRAIN)/bin/python -m pytest -q -p no:cacheprovider -p no:pytest-qt $(wildcard tests/test_training_*.py)
 
 # The Pi environment runs the tests that matter on a Pi; `full` tests need the dev environment.
 test-pi: venv-pi

@@ -15,7 +15,7 @@ from typing import Any
 
 from edgecam.config import ResizeMode
 from edgecam.errors import ModelError
-from edgecam.labels import read_embedded_labels, read_labels_file
+from edgecam.labels import read_associated_file, read_embedded_labels, read_labels_file
 
 BUNDLE_MODEL = "model.tflite"
 BUNDLE_EDGETPU_MODEL = "model_edgetpu.tflite"
@@ -76,10 +76,10 @@ class BundleSpec:
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def load(cls, path: Path) -> BundleSpec:
-        """Parse and validate a ``model.json``."""
+    def load(cls, path: Path, text: str | None = None) -> BundleSpec:
+        """Parse and validate a ``model.json`` (``text``: its content, if already read)."""
         try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
+            raw = json.loads(path.read_text(encoding="utf-8") if text is None else text)
         except (OSError, UnicodeDecodeError) as exc:
             raise ModelError(f"cannot read {path}: {exc}", "check the bundle's files") from None
         except json.JSONDecodeError as exc:
@@ -97,12 +97,24 @@ class BundleSpec:
             )
         inp = raw.get("input") or {}
         out = raw.get("output") or {}
-        channels = int(inp.get("channels", 3))
+        if not isinstance(inp, dict) or not isinstance(out, dict):
+            raise ModelError(
+                f"{path}: 'input' and 'output' must be JSON objects",
+                "fix the file or re-export the bundle",
+            )
+        channels = inp.get("channels", 3)
+        if channels not in (1, 3):
+            raise ModelError(
+                f"{path}: input.channels must be 1 or 3, not {channels!r}",
+                "fix the file or re-export the bundle",
+            )
         norm = inp.get("normalization")
         color = str(inp.get("color_order", "RGB")).upper()
         if color not in ("RGB", "BGR", "GRAY"):
             raise ModelError(f"{path}: input.color_order must be RGB, BGR or GRAY, not {color}")
         resize = inp.get("resize")
+        if resize is not None and not isinstance(resize, str):
+            raise ModelError(f"{path}: input.resize must be stretch, crop or letterbox")
         activation = out.get("activation")
         if activation not in (None, "softmax", "none"):
             raise ModelError(f"{path}: output.activation must be 'softmax' or 'none'")
@@ -197,6 +209,11 @@ def resolve_model(path: str | Path, labels: str | Path | None = None) -> ModelFi
             bundle_dir = path.parent
             spec = BundleSpec.load(sibling_spec)
     check_tflite_file(model)
+    if spec is None:
+        # edgecam's exports carry their model.json inside, so the bare file needs nothing else.
+        embedded = read_associated_file(model, BUNDLE_SPEC)
+        if embedded is not None:
+            spec = BundleSpec.load(Path(f"{model} (embedded {BUNDLE_SPEC})"), embedded)
 
     if labels is not None:
         names, origin = read_labels_file(labels), str(labels)

@@ -17,8 +17,9 @@ from edgecam.config import ClassifierOptions, Delegate, ResizeMode, Runtime
 from edgecam.errors import ConfigError, EdgecamError
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
-#: The bundled default model (Fashion-MNIST, int8; `make default-model` rebuilds it).
-DEFAULT_MODEL = ASSETS / "models" / "default"
+#: The bundled default model (Fashion-MNIST, int8; `make default-model` rebuilds it);
+#: $EDGECAM_DEFAULT_MODEL points a deployment at its own.
+DEFAULT_MODEL = Path(os.environ.get("EDGECAM_DEFAULT_MODEL") or ASSETS / "models" / "default")
 #: What runs when no camera is found (Fashion-MNIST test images; `make demo` rebuilds it).
 DEMO_CLIP = ASSETS / "demo" / "fashion.mp4"
 EXIT_ERROR = 2
@@ -137,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="window: where snapshots go (default: ~/Pictures/edgecam)",
     )
-    p.add_argument("--top-k", "-k", type=_positive_int, default=3)
+    p.add_argument("--top-k", "-k", type=_positive_int, help="predictions shown (default 3)")
     p.add_argument(
         "--max-frames", type=_positive_int, metavar="N", help="stop after N classified frames"
     )
@@ -173,7 +174,7 @@ def _options(args: argparse.Namespace, model: Path | None) -> ClassifierOptions:
         delegate=args.delegate or Delegate.AUTO,
         runtime=args.runtime,
         threads=args.threads,
-        top_k=getattr(args, "top_k", 5),
+        top_k=getattr(args, "top_k", None) or 3,
         edgetpu_device=args.edgetpu_device,
         gpu_delegate_library=args.gpu_delegate,
         resize=args.resize,
@@ -278,6 +279,7 @@ def _run_window(args: argparse.Namespace) -> int:
         AppOptions(
             classifier=options,
             model_given=args.model is not None,
+            top_k_given=args.top_k is not None,
             delegate_given=args.delegate is not None,
             source=args.source,
             threshold=args.threshold,
@@ -296,7 +298,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.headless:
         from edgecam.gui import display_problem
 
-        problem = display_problem()
+        problem = display_problem(probe=True)
         if problem is None:
             return _run_window(args)
         _note(f"{problem}; running headless")
@@ -332,6 +334,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 COMMANDS = {"classify": cmd_classify, "info": cmd_info, "bench": cmd_bench, "run": cmd_run}
 #: Commands that live in the `training` package (TensorFlow); forwarded with their arguments.
 TRAINING_COMMANDS = ("train", "export", "evaluate")
+GLOBAL_FLAGS = ("-v", "--verbose")
 
 
 def _run_training(argv: list[str]) -> int:
@@ -349,12 +352,17 @@ def _run_training(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    head = []  # global flags before the command
+    while argv and argv[0] in GLOBAL_FLAGS:
+        head.append(argv.pop(0))
+    if head:
+        os.environ["EDGECAM_VERBOSE"] = "1"
     if argv and argv[0] in TRAINING_COMMANDS:
         return _run_training(argv)
+    if not argv or argv[0] not in (*COMMANDS, "-h", "--help", "--version"):
+        argv = ["run", *argv]  # `edgecam [run options]` is `edgecam run [run options]`
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        args = parser.parse_args(["run", *argv])
+    args = parser.parse_args([*head, *argv])
     if args.verbose:
         os.environ["EDGECAM_VERBOSE"] = "1"
     try:

@@ -100,10 +100,30 @@ def read_embedded_labels(model_path: str | Path) -> list[str] | None:
         return None
 
 
-def embed_labels(model_path: str | Path, labels: list[str], name: str = "labels.txt") -> None:
-    """Append ``labels`` to a ``.tflite`` as an associated file, atomically.
+def read_associated_file(model_path: str | Path, name: str) -> str | None:
+    """The text of associated file ``name`` appended to a ``.tflite``, or None."""
+    try:
+        if not zipfile.is_zipfile(model_path):
+            return None
+        with zipfile.ZipFile(model_path) as archive:
+            if name not in archive.namelist():
+                return None
+            return archive.read(name).decode("utf-8", errors="replace")
+    except (OSError, zipfile.BadZipFile):
+        return None
 
-    Any labels embedded before are replaced (the zip is rebuilt from the bare flatbuffer).
+
+def embed_labels(
+    model_path: str | Path,
+    labels: list[str],
+    name: str = "labels.txt",
+    extra: dict[str, str] | None = None,
+) -> None:
+    """Append ``labels`` (and ``extra`` text files) to a ``.tflite`` as associated files.
+
+    Written atomically; anything embedded before is replaced (the zip is rebuilt from the bare
+    flatbuffer). edgecam's exports also embed their ``model.json`` so that the bare file knows
+    its own input normalisation.
     """
     model_path = Path(model_path)
     data = model_path.read_bytes()
@@ -111,6 +131,8 @@ def embed_labels(model_path: str | Path, labels: list[str], name: str = "labels.
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
         archive.writestr(name, "\n".join(labels) + "\n")
+        for extra_name, text in (extra or {}).items():
+            archive.writestr(extra_name, text)
     # Zip offsets are relative to the archive start; zipfile copes with the flatbuffer prefix.
     atomic_write(model_path, lambda tmp: tmp.write_bytes(data + buffer.getvalue()))
 

@@ -1,9 +1,10 @@
 """The live pipeline: a capture thread and an inference thread joined by a latest-frame slot.
 
-Capture never waits for inference, and inference always takes the newest frame, so results are
-never older than one inference plus one frame interval (a sequential read -> infer loop shows
-stale results, because OpenCV/V4L2 buffer several frames). Qt-free: headless mode uses it as
-is, and the GUI wires its callbacks to signals.
+Capture never waits for inference, and inference always takes the newest frame, so a result
+is about one classification plus at most one frame interval old (plus a thread hand-over; the
+last frame of a file may wait for the inference in flight). A sequential read -> infer loop
+shows stale results instead, because OpenCV/V4L2 buffer several frames. Qt-free: headless mode
+uses it as is, and the GUI wires its callbacks to signals.
 """
 
 from __future__ import annotations
@@ -112,15 +113,12 @@ class Pipeline:
         self.slot.close()
 
     def join(self, timeout: float | None = None) -> bool:
-        """Wait for both threads; True when they have finished. Closes the source."""
+        """Wait for both threads; True when they have finished (the source is closed by then)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         for thread in self._threads:
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             thread.join(remaining)
-        done = not any(t.is_alive() for t in self._threads)
-        if done:
-            self.source.close()
-        return done
+        return not any(t.is_alive() for t in self._threads)
 
     def run(self) -> None:
         """Start, then block until the source ends, ``max_results`` is reached or Ctrl-C."""
@@ -199,6 +197,9 @@ class Pipeline:
                 "please report this with --verbose output",
             )
         finally:
+            # The capture thread owns the source: it alone reads and closes it, even when a
+            # caller gave up waiting for a read that blocked.
+            self.source.close()
             self.slot.close()  # the inference thread finishes the last frame, then stops
 
     def _inference_loop(self) -> None:

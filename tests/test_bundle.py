@@ -86,6 +86,8 @@ def test_not_a_tflite_file(tmp_path):
         ('{"format_version": 1, "input": {"normalization": {"mean": 0, "std": 0}}}', "std"),
         ('{"format_version": 1, "input": {"color_order": "CMYK"}}', "color_order"),
         ('{"format_version": 1, "output": {"activation": "relu"}}', "activation"),
+        ('{"format_version": 1, "input": {"channels": "three"}}', "channels must be 1 or 3"),
+        ('{"format_version": 1, "input": [1, 2]}', "must be JSON objects"),
     ],
 )
 def test_bad_model_json(bundle, content, message):

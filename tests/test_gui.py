@@ -111,6 +111,11 @@ def test_switch_model_and_survive_a_broken_one(qtbot, make_window, tmp_path, war
     assert window.stats.text("model") == "color-fixture (32x32x3 int8)"
     wait_for_label(qtbot, window, "green")
     assert len(window.predictions.rows) == 2
+    engine = window.session.classifier.engine
+    window.set_top_k(1)  # post-processing only: the loaded model stays
+    assert window.session.classifier.engine is engine
+    qtbot.waitUntil(lambda: len(window.session.latest_result[0].categories) == 1, timeout=2000)
+    assert len(window.predictions.rows) == 1
 
 
 def test_switch_delegate_and_threads_at_run_time(qtbot, make_window, tmp_path, warnings_shown):

@@ -43,6 +43,9 @@ def test_top_k_on_raw_integers_does_not_wrap():
     raw = np.full(1001, -128, np.int8)
     raw[[3, 999]] = [100, 127]
     assert top_k_indices(raw, 2).tolist() == [999, 3]
+    ties = np.zeros(1001, np.uint8)
+    ties[[400, 900]] = 3
+    assert top_k_indices(ties, 4).tolist() == [400, 900, 0, 1]  # ties: lower index first
 
 
 def test_uint8_output_is_dequantized():

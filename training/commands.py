@@ -140,14 +140,21 @@ def cmd_train(args) -> int:
 def _load_run(run: Path):
     import keras
 
-    best = run / "best.keras"
-    info = run / DATASET_JSON
-    if not best.exists() or not info.exists():
+    missing = [n for n in ("best.keras", DATASET_JSON, "recipe.json") if not (run / n).exists()]
+    if missing:
         raise TrainingError(
-            f"{run} is not a finished training run (no best.keras/dataset.json)",
+            f"{run} is not a finished training run (no {', '.join(missing)})",
             "train first: edgecam train --out RUN ...",
         )
-    return keras.models.load_model(best), json.loads(info.read_text())
+    try:
+        model = keras.models.load_model(run / "best.keras")
+        info = json.loads((run / DATASET_JSON).read_text())
+    except Exception as exc:
+        raise TrainingError(
+            f"{run} holds a damaged checkpoint or dataset.json ({str(exc).splitlines()[0][:120]})",
+            "train again into a new --out folder",
+        ) from None
+    return model, info
 
 
 def _progress(label: str):
@@ -164,9 +171,10 @@ def _progress(label: str):
 def cmd_export(args) -> int:
     from training.data import load_splits, take_samples
     from training.evaluate import compute_metrics, predict_keras
-    from training.export import export_bundle
+    from training.export import check_target, export_bundle
     from training.model import rebatch
 
+    check_target(args.out, args.run)
     model, run_info = _load_run(args.run)
     splits = load_splits(_data_config(args, run_info))
     names = run_info["classes"]

@@ -266,7 +266,8 @@ def _limit(idx: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
 def load_splits(cfg: DataConfig, cache_dir: Path | None = None) -> Splits:
     """Build the train / validation / test splits ``cfg`` describes (seeded, reproducible).
 
-    Without ``test_data``, an image folder's validation split doubles as the test split.
+    Without ``test_data``, an image folder gives three disjoint stratified splits: test
+    (``val_split`` of all), validation (``val_split`` of the rest) and train.
     """
     if cfg.source == "fashion-mnist":
         from training.datasets import FASHION_MNIST_CLASSES, load_fashion_mnist
@@ -296,21 +297,32 @@ def load_splits(cfg: DataConfig, cache_dir: Path | None = None) -> Splits:
         raise DataError("no training data given", "pass --data DIR or --dataset fashion-mnist")
     paths, labels, report = scan_image_folder(cfg.data)
     labels_arr = np.asarray(labels)
-    train_idx, val_idx = stratified_split(labels_arr, cfg.val_split, cfg.seed)
-    train_idx = _limit(train_idx, cfg.limit, cfg.seed)
+    fp = folder_fingerprint(paths, labels)
+    if cfg.test_data:
+        rest = np.arange(len(labels_arr))
+    else:
+        # No separate test folder: hold out a test split too, never seen while choosing the
+        # best checkpoint, so the reported test accuracy is not optimistic.
+        rest, test_idx = stratified_split(labels_arr, cfg.val_split, cfg.seed)
+    train_rel, val_rel = stratified_split(labels_arr[rest], cfg.val_split, cfg.seed + 1)
+    train_idx, val_idx = _limit(rest[train_rel], cfg.limit, cfg.seed), rest[val_rel]
     cache = Path(cache_dir) if cache_dir else None
 
     def ds(idx, name):
+        # The cache file is keyed by data, split and size: a changed dataset never reuses it.
+        key = f"{name}-{fp}-{cfg.seed}-{cfg.input_size}x{cfg.channels}-{len(idx)}"
+        if cache is not None:
+            for stale in cache.glob(f"{name}-*.lockfile"):  # left by an interrupted first epoch
+                stale.unlink(missing_ok=True)
         return files_dataset(
             [paths[i] for i in idx],
             labels_arr[idx],
             cfg.input_size,
             cfg.channels,
-            cache / f"{name}.cache" if cache else None,
+            cache / f"{key}.cache" if cache else None,
         )
 
     train, val = ds(train_idx, "train"), ds(val_idx, "val")
-    test, n_test = val, len(val_idx)
     if cfg.test_data:
         t_paths, t_labels, t_report = scan_image_folder(cfg.test_data)
         if t_report.class_names != report.class_names:
@@ -321,6 +333,8 @@ def load_splits(cfg: DataConfig, cache_dir: Path | None = None) -> Splits:
             )
         test = files_dataset(t_paths, t_labels, cfg.input_size, cfg.channels)
         n_test = len(t_paths)
+    else:
+        test, n_test = ds(test_idx, "test"), len(test_idx)
     return Splits(
         report.class_names,
         train,
@@ -328,7 +342,7 @@ def load_splits(cfg: DataConfig, cache_dir: Path | None = None) -> Splits:
         test,
         labels_arr[train_idx],
         {"train": len(train_idx), "val": len(val_idx), "test": n_test},
-        folder_fingerprint(paths, labels),
+        fp,
         report,
     )
 

@@ -114,10 +114,18 @@ def read_ops(path: Path) -> list[OpInfo]:
             t.type in int8ish or (t.type == schema.TensorType.INT32 and t not in activations)
             for t in tensors
         )
-        static = all(d >= 0 for t in activations for d in (t.shapeSignature or t.shape))
-        batch_one = all(len(t.shape) < 2 or t.shape[0] == 1 for t in activations)
+        static = all(d >= 0 for t in activations for d in _signature(t))
+        batch_one = all(len(_signature(t)) < 2 or _signature(t)[0] == 1 for t in activations)
         ops.append(OpInfo(name, quantized, static, batch_one))
     return ops
+
+
+def _signature(tensor):
+    """The shape with -1 for dynamic dimensions (shape_signature when the file has one)."""
+    sig = tensor.shapeSignature
+    return (
+        sig if sig is not None and len(sig) else (tensor.shape if tensor.shape is not None else [])
+    )
 
 
 def _has_data(model, tensor) -> bool:

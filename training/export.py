@@ -20,6 +20,7 @@ import numpy as np
 from edgecam.bundle import BUNDLE_EDGETPU_MODEL, BUNDLE_LABELS, BUNDLE_MODEL, BUNDLE_SPEC
 from edgecam.files import atomic_write_text
 from edgecam.labels import embed_labels
+from training.errors import TrainingError
 from training.quantize import check_dtypes, convert
 
 FORMAT_VERSION = 1
@@ -42,8 +43,47 @@ def _latency_ms(model_path: Path, threads: int = 1, runs: int = 50) -> float:
         return benchmark(clf.engine, runs=runs, warmup=5)["median_ms"]
 
 
+def _write_spec(
+    staging: Path, model_path: Path, spec: dict, class_names: list[str], *more_models: Path | None
+) -> None:
+    """Write model.json and embed it (with the labels) in every model file of the bundle."""
+    text = json.dumps(spec, indent=2) + "\n"
+    (staging / BUNDLE_SPEC).write_text(text, encoding="utf-8")
+    for path in (model_path, *more_models):
+        if path is not None:
+            embed_labels(path, class_names, extra={BUNDLE_SPEC: text})
+
+
+#: What an existing --out folder may hold for export to replace it.
+_BUNDLE_ENTRIES = {BUNDLE_MODEL, BUNDLE_EDGETPU_MODEL, BUNDLE_LABELS, BUNDLE_SPEC, "report"}
+
+
+def check_target(target: Path, run: Path | None = None) -> None:
+    """Refuse to replace anything but an empty folder or an earlier bundle.
+
+    Raises:
+        TrainingError: ``target`` is a file, a folder with other content, or the run folder.
+    """
+    target = Path(target).resolve()
+    if run is not None and (target == Path(run).resolve() or Path(run).resolve() in target.parents):
+        raise TrainingError(
+            f"--out {target} is inside the run folder {run}", "export the bundle to its own folder"
+        )
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise TrainingError(f"--out {target} is a file", "give a folder for the bundle")
+    strangers = sorted(p.name for p in target.iterdir() if p.name not in _BUNDLE_ENTRIES)
+    if strangers:
+        raise TrainingError(
+            f"--out {target} holds other files ({', '.join(strangers[:3])})",
+            "give a new or empty folder, or an earlier bundle to replace",
+        )
+
+
 def _swap_in(staging: Path, target: Path) -> None:
     """Replace ``target`` by ``staging`` with renames only."""
+    check_target(target)
     old = None
     if target.exists():
         old = target.with_name(f".{target.name}.old-{os.getpid()}")
@@ -89,6 +129,7 @@ def export_bundle(
     from training.evaluate import compute_metrics, predict_tflite
 
     target = Path(target)
+    check_target(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
     umask = os.umask(0)
@@ -105,10 +146,35 @@ def export_bundle(
         model_path = staging / BUNDLE_MODEL
         model_path.write_bytes(data)
         dtypes = check_dtypes(model_path, mode, io_dtype)
-        embed_labels(model_path, class_names)
+        channels = input_spec["channels"]
+        spec = {
+            "format_version": FORMAT_VERSION,
+            "name": name or target.name,
+            "task": "image_classification",
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "input": {
+                **input_spec,
+                "color_order": "RGB" if channels == 3 else "GRAY",
+                "dtype": dtypes["input"],
+                "resize": resize,
+                # Rescaling is inside the model: it takes the raw pixel values.
+                "normalization": {"mean": [0.0] * channels, "std": [1.0] * channels},
+            },
+            "output": {
+                "num_classes": len(class_names),
+                "activation": "softmax",
+                "dtype": dtypes["output"],
+            },
+            "quantization": mode,
+            "labels": BUNDLE_LABELS,
+            "classes": class_names,
+        }
+        # The spec goes in first, so the evaluation below reads the model exactly as the app
+        # will (normalisation included), from the folder and from the bare file alike.
+        _write_spec(staging, model_path, spec, class_names)
         (staging / BUNDLE_LABELS).write_text("\n".join(class_names) + "\n", encoding="utf-8")
 
-        metrics: dict = {"size_bytes": model_path.stat().st_size}
+        metrics: dict = {"size_bytes": len(data)}  # the flatbuffer, without the metadata zip
         if test_samples:
             log(f"evaluating the TFLite model on {len(test_samples)} test images...")
             y_true, y_pred, _ = predict_tflite(model_path, test_samples)
@@ -121,6 +187,7 @@ def export_bundle(
         metrics["cpu_latency_ms"] = round(_latency_ms(model_path), 4)
 
         edgetpu_info = None
+        compiled = None
         if mode == "int8" and edgetpu:
             from training.edgetpu import INSTALL_HINT, check_edgetpu, compile_edgetpu
 
@@ -132,40 +199,20 @@ def export_bundle(
             if compiled is None:
                 log(f"  not compiled: {INSTALL_HINT}")
             else:
-                compiled.rename(staging / BUNDLE_EDGETPU_MODEL)
+                compiled = compiled.rename(staging / BUNDLE_EDGETPU_MODEL)
 
         drop = metrics.get("accuracy_drop_points")
         passed = drop is None or drop <= max_drop
-        spec = {
-            "format_version": FORMAT_VERSION,
-            "name": name or target.name,
-            "task": "image_classification",
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "input": {
-                **input_spec,
-                "color_order": "RGB" if input_spec["channels"] == 3 else "GRAY",
-                "dtype": dtypes["input"],
-                "resize": resize,
-                "normalization": {
-                    "mean": [0.0] * input_spec["channels"],
-                    "std": [1.0] * input_spec["channels"],
-                },
-            },
-            "output": {
-                "num_classes": len(class_names),
-                "activation": "softmax",
-                "dtype": dtypes["output"],
-            },
-            "quantization": mode,
-            "labels": BUNDLE_LABELS,
-            "classes": class_names,
-            "metrics": metrics,
-            "quality_gate": {"max_drop_points": max_drop, "passed": passed},
-            "edgetpu": edgetpu_info,
-            "recipe": recipe,
-            "dataset": dataset,
-        }
-        (staging / BUNDLE_SPEC).write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
+        spec.update(
+            {
+                "metrics": metrics,
+                "quality_gate": {"max_drop_points": max_drop, "passed": passed},
+                "edgetpu": edgetpu_info,
+                "recipe": recipe,
+                "dataset": dataset,
+            }
+        )
+        _write_spec(staging, model_path, spec, class_names, compiled)
         _swap_in(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

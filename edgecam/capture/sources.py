@@ -101,8 +101,13 @@ class FrameSource:
 
 def _quiet_opencv(cv2) -> None:
     """OpenCV prints a WARN line for every camera it cannot open; our error says it better."""
-    if not os.environ.get("EDGECAM_VERBOSE"):
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    if os.environ.get("EDGECAM_VERBOSE"):
+        return
+    logging = getattr(cv2.utils, "logging", None)  # OpenCV >= 4.12; older ones: cv2.setLogLevel
+    if logging is not None:
+        logging.setLogLevel(logging.LOG_LEVEL_ERROR)
+    elif hasattr(cv2, "setLogLevel"):
+        cv2.setLogLevel(2)  # 2 = LOG_LEVEL_ERROR
 
 
 class _OpenCvSource(FrameSource):
@@ -305,7 +310,7 @@ class PiCameraSource(FrameSource):
             ) from None
         try:
             camera = Picamera2()
-            config = camera.create_video_configuration(main={"size": self.size, "format": "BGR888"})
+            config = camera.create_video_configuration(main={"size": self.size, "format": "RGB888"})
             camera.configure(config)
             camera.start()
         except Exception as exc:
@@ -317,7 +322,8 @@ class PiCameraSource(FrameSource):
 
     def _read(self) -> np.ndarray | None:
         try:
-            # Picamera2's "BGR888" is B,G,R in memory order: what OpenCV calls BGR.
+            # libcamera names formats by word order: "RGB888" arrives as B, G, R bytes, which
+            # is OpenCV's BGR.
             return self._camera.capture_array("main")[:, :, :3].copy()
         except Exception as exc:
             raise SourceError(

@@ -25,6 +25,7 @@ class AppOptions:
 
     classifier: ClassifierOptions
     model_given: bool = False
+    top_k_given: bool = False
     delegate_given: bool = False
     source: str | None = None
     threshold: float | None = None
@@ -44,13 +45,16 @@ def _classifier(opts: AppOptions, settings: Settings, notes: list[str]):
     options = opts.classifier
     saved_model = None if opts.model_given else settings.model()
     saved_delegate = None if opts.delegate_given else settings.delegate()
-    saved_top_k = settings.top_k()
+    saved_top_k = None if opts.top_k_given else settings.top_k()
+    saved_threads = settings.threads() if options.threads is None else None
     candidate = dataclasses.replace(
         options,
         model=saved_model or options.model,
         delegate=saved_delegate or options.delegate,
         top_k=saved_top_k or options.top_k,
-        labels=options.labels if opts.model_given or not saved_model else None,
+        threads=saved_threads or options.threads,
+        # --labels belongs to the model given with it, not to a saved one.
+        labels=None if saved_model else options.labels,
     )
     try:
         return Classifier(candidate), candidate

@@ -35,6 +35,7 @@ class LiveSession(QObject):
     status = pyqtSignal(str)
     source_failed = pyqtSignal(str)
     _pipeline_ended = pyqtSignal()
+    _reconnected = pyqtSignal(object, str, int)  # source or None, error, generation
 
     def __init__(self, classifier, loop_files: bool = True, parent=None) -> None:
         super().__init__(parent)
@@ -50,6 +51,8 @@ class LiveSession(QObject):
         self._retry.setSingleShot(True)
         self._retry.timeout.connect(self._reconnect)
         self._pipeline_ended.connect(self._on_pipeline_ended)
+        self._reconnected.connect(self._on_reconnected)
+        self._generation = 0  # bumped by start/stop: late reconnect results are ignored
 
     # -- control ---------------------------------------------------------------------------
 
@@ -58,13 +61,16 @@ class LiveSession(QObject):
         source = spec if isinstance(spec, FrameSource) else open_source(spec, loop=self.loop_files)
         if isinstance(source, VideoFileSource):
             source.loop = self.loop_files
-        source.open()  # fail here, before the running source is stopped
+        if source.kind == "camera" and self.source_kind == "camera":
+            self.stop()  # one camera may not open while another holds the same device
+        source.open()  # otherwise fail here, before the running source is stopped
         self.stop()
         self.source_spec = spec if isinstance(spec, str) else source.description
         self._run(source)
 
     def stop(self) -> None:
-        """Stop the workers (within a second) and close the source."""
+        """Stop the workers (within a second; the capture thread closes the source)."""
+        self._generation += 1
         self._retry.stop()
         if self.pipeline is not None:
             self.pipeline.on_result = self.pipeline.on_frame = None
@@ -154,12 +160,28 @@ class LiveSession(QObject):
         self.source_failed.emit(str(error))
 
     def _reconnect(self) -> None:
-        if self.source_spec is None:
+        """Try the source again in a worker thread: opening a stream can block for seconds."""
+        spec, generation = self.source_spec, self._generation
+        if spec is None:
             return
-        try:
-            source = open_source(self.source_spec, loop=self.loop_files).open()
-        except EdgecamError as exc:
-            self.status.emit(f"{exc.message}; retrying every {RETRY_SECONDS:g} s")
+
+        def attempt() -> None:
+            try:
+                source = open_source(spec, loop=self.loop_files).open()
+            except EdgecamError as exc:
+                self._reconnected.emit(None, exc.message, generation)
+                return
+            self._reconnected.emit(source, "", generation)
+
+        threading.Thread(target=attempt, daemon=True, name="edgecam-reconnect").start()
+
+    def _on_reconnected(self, source, error: str, generation: int) -> None:
+        if generation != self._generation:  # the user switched sources meanwhile
+            if source is not None:
+                source.close()
+            return
+        if source is None:
+            self.status.emit(f"{error}; retrying every {RETRY_SECONDS:g} s")
             self._retry.start(int(RETRY_SECONDS * 1000))
             return
         self.pipeline = None

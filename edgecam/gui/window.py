@@ -228,7 +228,15 @@ class MainWindow(QMainWindow):
             self, "Top-k", "Predictions to show:", self.options.top_k, 1, 20
         )
         if ok:
-            self.load_classifier(dataclasses.replace(self.options, top_k=k))
+            self.set_top_k(k)
+
+    def set_top_k(self, k: int) -> None:
+        """Show ``k`` predictions; only the post-processing changes, the model stays loaded."""
+        self.options = dataclasses.replace(self.options, top_k=k)
+        classifier = self.session.classifier
+        classifier.postprocess.top_k = k
+        self.predictions.set_rows(min(k, len(classifier.labels)))
+        self.settings.remember_options(self.options)
 
     def choose_threshold(self) -> None:
         value, ok = QInputDialog.getDouble(
@@ -300,7 +308,10 @@ class MainWindow(QMainWindow):
 
     def snapshot(self) -> tuple[Path, Path] | None:
         """Save the shown frame as PNG and the newest predictions as JSON beside it."""
-        frame = self.view.frame
+        # The frame the newest predictions belong to (with slow inference, the displayed frame
+        # may be newer than the one that was classified).
+        latest = self.session.latest_result
+        frame = latest[1].bgr if latest is not None else self.view.frame
         if frame is None:
             self.notify("no frame to save yet")
             return None
@@ -310,11 +321,11 @@ class MainWindow(QMainWindow):
             return None
         stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{int(time.time() * 1000) % 1000:03d}"
         base = self.snapshot_dir / f"edgecam-{stamp}"
-        latest = self.session.latest_result
         record = {
             "model": str(self.options.model),
             "source": self.session.source_spec,
             "delegate": self.session.classifier.delegate,
+            "frame_index": latest[1].index if latest else None,
             **(latest[0].to_dict() if latest else {"predictions": []}),
         }
         try:

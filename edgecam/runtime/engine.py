@@ -17,7 +17,7 @@ import numpy as np
 
 from edgecam.bundle import ModelFiles
 from edgecam.config import ClassifierOptions, Delegate, Runtime
-from edgecam.errors import DelegateError, EdgecamError, ModelError
+from edgecam.errors import DelegateError, ModelError
 from edgecam.runtime.backends import Backend, load_backend
 from edgecam.runtime.delegates import (
     EDGETPU_INSTALL_HINT,
@@ -263,12 +263,13 @@ def _gpu_engine(backend: Backend, files: ModelFiles, options: ClassifierOptions)
     with capture_native_stderr() as log:
         import ai_edge_litert.compiled_model as cm_module
 
-        env = Environment.create(
-            options=EnvironmentOptions(
-                runtime_path=os.path.dirname(os.path.abspath(cm_module.__file__))
-            )
-        )
+        env = None
         try:
+            env = Environment.create(
+                options=EnvironmentOptions(
+                    runtime_path=os.path.dirname(os.path.abspath(cm_module.__file__))
+                )
+            )
             compiled = CompiledModel.from_file(
                 str(files.model), environment=env, hardware_accel=HardwareAccelerator.GPU
             )
@@ -331,7 +332,7 @@ def open_engine(
     if files.edgetpu_model is not None or bare_edgetpu:
         try:
             return _edgetpu_engine(backend, files, options.edgetpu_device)
-        except DelegateError as exc:
+        except (DelegateError, ModelError) as exc:
             if bare_edgetpu:  # nothing else can run this file
                 raise DelegateError(
                     f"{files.model} is compiled for the Edge TPU, which is not "
@@ -341,8 +342,7 @@ def open_engine(
             notices.append(f"Edge TPU not used: {exc.message}")
     try:
         return _gpu_engine(backend, files, options)
-    except DelegateError as exc:
+    except (DelegateError, ModelError) as exc:
+        # A model the CPU cannot load either fails again just below, with the same message.
         notices.append(f"GPU not used: {exc.message}; running on the CPU")
-    except EdgecamError:
-        raise
     return _cpu_engine(backend, files.model, options.threads)

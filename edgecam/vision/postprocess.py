@@ -48,7 +48,9 @@ def top_k_indices(scores: np.ndarray, k: int) -> np.ndarray:
     """
     k = min(k, scores.size)
     if scores.size > 4 * k:
-        candidates = np.argpartition(scores, scores.size - k)[scores.size - k :]
+        # Everything tied with the k-th best stays a candidate, so ties resolve by index.
+        kth = np.partition(scores, scores.size - k)[scores.size - k]
+        candidates = np.flatnonzero(scores >= kth)
     else:
         candidates = np.arange(scores.size)
     order = np.lexsort((candidates, -scores[candidates].astype(np.float64)))
