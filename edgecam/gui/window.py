@@ -65,6 +65,7 @@ class MainWindow(QMainWindow):
             dock = QDockWidget(title, self)
             dock.setObjectName(title)
             dock.setWidget(widget)
+            widget.setMinimumWidth(300)  # room for "fashion-mnist-... (28x28x1 uint8)" lines
             dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
             self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         self._build_actions()
