@@ -23,6 +23,7 @@ from pathlib import Path
 
 from edgecam.errors import LabelsError
 from edgecam.files import atomic_write
+from edgecam.metadata import build_metadata, with_metadata
 
 _ID_LINE = re.compile(r"^\s*(\d+)\s*[:\s]\s*(\S.*?)\s*$")
 
@@ -118,6 +119,7 @@ def embed_labels(
     labels: list[str],
     name: str = "labels.txt",
     extra: dict[str, str] | None = None,
+    title: str | None = None,
 ) -> None:
     """Append ``labels`` (and ``extra`` text files) to a ``.tflite`` as associated files.
 
@@ -126,8 +128,14 @@ def embed_labels(
     its own input normalisation.
     """
     model_path = Path(model_path)
-    data = model_path.read_bytes()
-    data = _strip_zip(data)
+    data = _strip_zip(model_path.read_bytes())
+    # The TFLITE_METADATA entry that tells metadata readers which file holds the labels.
+    try:
+        metadata = build_metadata(title or model_path.stem, "Image classifier (edgecam)", name)
+        described = with_metadata(data, metadata)
+    except ImportError:  # no flatbuffers package (a bare tflite-runtime install): zip only
+        described = None
+    data = described if described is not None else data
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
         archive.writestr(name, "\n".join(labels) + "\n")

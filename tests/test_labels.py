@@ -5,11 +5,14 @@ from __future__ import annotations
 import shutil
 import zipfile
 
+import numpy as np
 import pytest
 from conftest import FIXTURES
 
+from edgecam.config import ClassifierOptions
 from edgecam.errors import LabelsError
 from edgecam.labels import embed_labels, parse_labels, read_embedded_labels, read_labels_file
+from edgecam.vision import Classifier
 
 
 @pytest.mark.parametrize(
@@ -60,13 +63,29 @@ def test_embedded_labels_round_trip(tmp_path):
     assert read_embedded_labels(model) is None
     embed_labels(model, ["a", "b", "c"])
     assert read_embedded_labels(model) == ["a", "b", "c"]
-    assert model.read_bytes().startswith(original)  # the flatbuffer is untouched
     assert zipfile.is_zipfile(model)
     # Embedding again replaces the labels instead of stacking archives.
     embed_labels(model, ["x", "y", "z"])
     assert read_embedded_labels(model) == ["x", "y", "z"]
-    assert len(model.read_bytes()) < len(original) + 400
+    assert len(model.read_bytes()) < len(original) + 2048  # the zip and one metadata buffer
 
 
 def test_fixture_model_carries_its_labels():
     assert read_embedded_labels(FIXTURES / "color_float32.tflite") == ["red", "green", "blue"]
+
+
+def test_embedding_writes_a_tflite_metadata_entry_naming_the_labels_file(tmp_path):
+    pytest.importorskip("ai_edge_litert", reason="the TFLite schema ships with ai-edge-litert")
+    from edgecam.labels import _strip_zip
+    from edgecam.metadata import read_metadata
+
+    model = tmp_path / "m.tflite"
+    shutil.copy(FIXTURES / "color_logits_float32.tflite", model)
+    embed_labels(model, ["a", "b", "c"], title="colours")
+    embed_labels(model, ["a", "b", "c"], title="colours")  # replaced, not added twice
+    metadata = read_metadata(_strip_zip(model.read_bytes()))
+    assert metadata is not None and metadata[4:8] == b"M001"  # the metadata file identifier
+    assert b"labels.txt" in metadata and b"colours" in metadata
+    with Classifier(ClassifierOptions(model=model, delegate="cpu")) as clf:
+        assert clf.labels == ["a", "b", "c"]  # and the model still loads and runs
+        assert clf.classify(np.zeros((8, 8, 3), np.uint8)).top.label in ("a", "b", "c")

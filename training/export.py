@@ -51,7 +51,7 @@ def _write_spec(
     (staging / BUNDLE_SPEC).write_text(text, encoding="utf-8")
     for path in (model_path, *more_models):
         if path is not None:
-            embed_labels(path, class_names, extra={BUNDLE_SPEC: text})
+            embed_labels(path, class_names, extra={BUNDLE_SPEC: text}, title=spec["name"])
 
 
 #: What an existing --out folder may hold for export to replace it.
