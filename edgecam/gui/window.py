@@ -109,6 +109,9 @@ class MainWindow(QMainWindow):
         self.open_model_action = self._action(
             "Open &model...", self.choose_model, "Ctrl+O", menu=file_menu, toolbar=tools
         )
+        self._action(
+            "Open model &folder (bundle)...", self.choose_bundle, "Ctrl+Shift+M", menu=file_menu
+        )
         self._action("Open model &labels...", self.choose_labels, menu=file_menu)
         self.snapshot_action = self._action(
             "&Snapshot", self.snapshot, "S", menu=file_menu, toolbar=tools
@@ -209,6 +212,11 @@ class MainWindow(QMainWindow):
             if model.name == "model.tflite" and (model.parent / "model.json").exists():
                 model = model.parent
             self.load_classifier(dataclasses.replace(self.options, model=model, labels=None))
+
+    def choose_bundle(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open a model bundle folder")
+        if path:
+            self.load_classifier(dataclasses.replace(self.options, model=Path(path), labels=None))
 
     def choose_labels(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
