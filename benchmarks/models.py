@@ -23,6 +23,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".bench-cache"
 MOBILENET_V2_INT8 = CACHE / "mobilenet_v2_1.0_224_int8.tflite"
+MODES = ("float32", "float16", "dynamic", "int8")
+DEFAULT_MODEL = ROOT / "assets" / "models" / "default" / "model.tflite"
+
+
+def mobilenet_v2_path(mode: str, size: int = 224, alpha: float = 1.0) -> Path:
+    """Where :func:`build_mobilenet_v2` caches the model of this export mode and shape."""
+    return CACHE / f"mobilenet_v2_{alpha}_{size}_{mode}.tflite"
+
+
 FIXTURE_MODEL = ROOT / "tests" / "fixtures" / "color_float32.tflite"
 FRAME_SIZE = (640, 480)  # width, height: a typical webcam frame
 
@@ -77,11 +86,22 @@ def write_clip(path: Path, seconds: float, fps: float = 30.0) -> Path:
 
 
 def build_mobilenet_v2_int8(path: Path, samples: int = 20, seed: int = 0) -> Path:
-    """Build MobileNetV2 1.0 224 (random weights) and convert it to full int8, uint8 in/out.
+    """Build MobileNetV2 1.0 224 (random weights) and convert it to full int8, uint8 in/out."""
+    return build_mobilenet_v2(path, "int8", 224, 1.0, samples, seed)
+
+
+def build_mobilenet_v2(
+    path: Path, mode: str, size: int = 224, alpha: float = 1.0, samples: int = 20, seed: int = 0
+) -> Path:
+    """Build MobileNetV2 (random weights) and convert it in one export mode.
 
     Args:
         path: where to write the ``.tflite`` (written to a temporary name, then renamed).
-        samples: random images in the representative dataset.
+        mode: float32 | float16 (float16 weights) | dynamic (int8 weights, float I/O) |
+            int8 (full integer, uint8 in/out).
+        size: input height and width.
+        alpha: width multiplier.
+        samples: random images in the representative dataset (int8 only).
         seed: seeds the weights and the representative images.
 
     Returns:
@@ -93,21 +113,29 @@ def build_mobilenet_v2_int8(path: Path, samples: int = 20, seed: int = 0) -> Pat
 
     keras.utils.set_random_seed(seed)
     model = keras.applications.MobileNetV2(
-        weights=None, input_shape=(224, 224, 3), alpha=1.0, classes=1000
+        weights=None, input_shape=(size, size, 3), alpha=alpha, classes=1000
     )
     rng = np.random.default_rng(seed)
 
     def representative():
         # MobileNetV2 takes [-1, 1] pixels; the uint8 input's quantization will encode that.
         for _ in range(samples):
-            yield [rng.uniform(-1, 1, (1, 224, 224, 3)).astype(np.float32)]
+            yield [rng.uniform(-1, 1, (1, size, size, 3)).astype(np.float32)]
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.uint8
-    converter.inference_output_type = tf.uint8
+    if mode == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif mode == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif mode == "int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.uint8
+        converter.inference_output_type = tf.uint8
+    elif mode != "float32":
+        raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     with contextlib.redirect_stdout(io.StringIO()):  # Keras prints its whole export signature
         data = converter.convert()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -121,11 +149,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=MOBILENET_V2_INT8)
     parser.add_argument("--force", action="store_true", help="rebuild even if cached")
+    parser.add_argument(
+        "--all", action="store_true", help="also every mode at 224 (alpha 1.0) and 96 (alpha 0.35)"
+    )
     args = parser.parse_args()
     if args.force or not args.out.exists():
         print(f"building {args.out} (TensorFlow, about a minute)...", file=sys.stderr)
         build_mobilenet_v2_int8(args.out)
     print(args.out)
+    if args.all:
+        for size, alpha in ((224, 1.0), (96, 0.35)):
+            for mode in MODES:
+                path = mobilenet_v2_path(mode, size, alpha)
+                if args.force or not path.exists():
+                    print(f"building {path} ...", file=sys.stderr)
+                    build_mobilenet_v2(path, mode, size, alpha)
+                print(path)
     return 0
 
 
