@@ -18,10 +18,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 from models import CACHE, FIXTURE_MODEL, MOBILENET_V2_INT8, ROOT
 
 HERE = Path(__file__).resolve().parent
 DOC = ROOT / "docs" / "BENCHMARKS.md"
+DEFAULT_LABEL = "assets/models/default/model.tflite"
 
 
 def run(argv: list[str]) -> None:
@@ -300,6 +302,185 @@ def memory_section(data: dict) -> list[str]:
     return [*lines, ""]
 
 
+def runtimes_section(data: dict) -> list[str]:
+    names = list(data["versions"])
+    lines = [
+        "## The TFLite runtimes side by side",
+        "",
+        "Each runtime in its own fresh process of its own environment (tflite-runtime cannot be "
+        "loaded after TensorFlow): "
+        + "; ".join(
+            f"{n} {data['versions'][n]} (`{data['pythons'][n]}`, import "
+            f"{data['import_s'][n]:.2f} s)"
+            for n in names
+        )
+        + f". {data['rounds']} rounds, the runtimes' processes alternating in rotating order; "
+        f"in each, per model and thread count, {data['warmup']} untimed then {data['calls']} "
+        "timed calls of `set_tensor` + `invoke` + `get_tensor` (random input). Median of all "
+        "timed calls of all rounds, in ms; the ratio is to ai-edge-litert's median in the same "
+        "run. MobileNetV2-1.0-224 has random weights, converted by `benchmarks/models.py --all`.",
+        "",
+        "| model | size (KiB) | threads | " + " | ".join(names) + " |",
+        "|:---|---:|---:|" + "---:|" * len(names),
+    ]
+    errors = {}
+    for r in data["results"]:
+        base = r[names[0]].get("median_ms")
+        cells = []
+        for n in names:
+            c = r[n]
+            if "median_ms" in c:
+                ratio = f" ({c['median_ms'] / base:.2f}x)" if base and n != names[0] else ""
+                cells.append(f"{c['median_ms']:.3f}{ratio}")
+            else:
+                errors.setdefault((n, c["error"]), []).append(r["model"])
+                cells.append("cannot load (below)")
+        label = DEFAULT_LABEL if r["model"] == "model.tflite" else r["model"]
+        lines.append(
+            f"| `{label}` | {r['size_bytes'] / 1024:.0f} | {r['threads']} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    if errors:
+        lines += ["", "Models a runtime could not load, with its error:", ""]
+        for (n, err), models in errors.items():
+            lines.append(f"- {n}, {', '.join(f'`{m}`' for m in sorted(set(models)))}: `{err}`")
+    verdict = runtimes_verdict(data)
+    return [*lines, "", verdict, ""] if verdict else [*lines, ""]
+
+
+def runtimes_verdict(data: dict) -> str:
+    """One sentence: which runtime to install, from the medians (geometric mean of ratios)."""
+    names = list(data["versions"])
+    ratios = {n: [] for n in names[1:]}
+    fails = {n: 0 for n in names}
+    for r in data["results"]:
+        base = r[names[0]].get("median_ms")
+        for n in names:
+            if "median_ms" not in r[n]:
+                fails[n] += 1
+            elif n != names[0] and base:
+                ratios[n].append(r[n]["median_ms"] / base)
+    gm = {names[0]: 1.0}
+    gm |= {n: float(np.exp(np.mean(np.log(rs)))) for n, rs in ratios.items() if rs}
+    parts = [
+        f"{n} takes {gm[n]:.2f}x ai-edge-litert's time (geometric mean)" for n in gm if n in ratios
+    ]
+    loads = [f"{n} cannot load {k} of the model/thread cases" for n, k in fails.items() if k]
+    # The fastest runtime that loads everything; among those within 5% of it, the quickest import.
+    complete = [n for n in gm if not fails[n]]
+    fastest = min(gm[n] for n in complete)
+    pick = min((n for n in complete if gm[n] <= 1.05 * fastest), key=lambda n: data["import_s"][n])
+    return (
+        f"**Which to install**: {'; '.join(parts + loads)}; so install **{pick}**: of the "
+        "runtimes that load every model, the fastest (within 5%), and of those the quickest to "
+        "import ("
+        + ", ".join(f"{n} {data['import_s'][n]:.2f} s" for n in complete)
+        + ", the interpreter's import in a fresh process)."
+    )
+
+
+def quantization_section(data: dict) -> list[str]:
+    lines = [
+        "## Quantization: size, CPU latency and accuracy per export mode",
+        "",
+        "Default model: exported from `.runs/default/best.keras` by `.venv-train/bin/edgecam "
+        "export --run .runs/default --out .bench-cache/quant/<mode> --mode <mode> --no-edgetpu "
+        "--max-drop 100`; accuracy is the exported TFLite model's on the Fashion-MNIST test set "
+        "(from each bundle's `model.json`, which also holds the export's own CPU latency). "
+        "MobileNetV2-style models have random weights (no accuracy). Latency here: ai-edge-litert, "
+        f"{data['threads']} thread, `set_tensor` + `invoke` + `get_tensor`, median of "
+        f"{data['rounds']} rounds x {data['calls']} calls, all models in one process with the "
+        "order rotating each round; ratios are to the float32 model of the same family.",
+        "",
+        "| model | mode | size (KiB) | size vs float32 | latency (ms) | latency vs float32 "
+        "| export's latency (ms) | TFLite accuracy (float model) |",
+        "|:---|:---|---:|---:|---:|---:|---:|---:|",
+    ]
+    base = {r["family"]: r for r in data["results"] if r["mode"] == "float32"}
+    for r in data["results"]:
+        b = base.get(r["family"], r)
+        lat = r["latency_median_ms"]
+        lat_txt = f"{lat:.3f}" if lat is not None else f"error: {r.get('error')}"
+        lat_ratio = f"{lat / b['latency_median_ms']:.2f}x" if lat and b["latency_median_ms"] else ""
+        acc = (
+            f"{r['tflite_accuracy']:.4f} ({r['float_accuracy']:.4f}, {r['test_samples']:,} images)"
+            if "tflite_accuracy" in r
+            else "-"
+        )
+        export_lat = f"{r['export_cpu_latency_ms']:.3f}" if "export_cpu_latency_ms" in r else "-"
+        lines.append(
+            f"| {r['family']} | {r['mode']} | {r['size_bytes'] / 1024:.1f} "
+            f"| {r['size_bytes'] / b['size_bytes']:.2f}x | {lat_txt} | {lat_ratio} "
+            f"| {export_lat} | {acc} |"
+        )
+    return [*lines, ""]
+
+
+def naive_section(data: dict) -> list[str]:
+    interval = 1e3 / data["fps"]
+    lines = [
+        "## Pipeline vs the naive sequential camera loop (targets: results/s never below the "
+        f"naive loop's; age <= median inference + one frame interval, {interval:.1f} ms)",
+        "",
+        f"Same clip (`{data['clip']}`, 30 fps) and model. **naive**: `cap.read() -> preprocess -> "
+        "invoke -> draw` in one thread (the TFLite/Coral camera examples' loop); its source "
+        "emulates a camera delivering the file at its own 30 fps pace: frame i is delivered at "
+        f"t0 + i/30 s, a read waits for it, and a late loop gets the oldest of the "
+        f"{data['buffers']} frames a V4L2 driver queue holds (OpenCV's default), the older ones "
+        "dropped. **pipeline**: `VideoFileSource` (paced at 30 fps) into `edgecam.pipeline."
+        "Pipeline`. Both draw the top label onto a copy of the frame per prediction; age = when "
+        "that drawing is done minus when the frame was delivered. The models are **EMULATED**: "
+        "the colour fixture followed by a sleep of 2, 20 or 60 ms (counted as inference).",
+        "",
+        "| model | loop | results/s | pipeline / naive | age median (ms) | age p90 (ms) "
+        "| age max (ms) | bound (ms) | over bound | dropped / frames | targets |",
+        "|:---|:---|---:|---:|---:|---:|---:|---:|---:|---:|:---|",
+    ]
+    for r in data["results"]:
+        ratio = r["pipeline"]["results_per_s"] / r["naive"]["results_per_s"]
+        for loop in ("naive", "pipeline"):
+            x = r[loop]
+            if loop == "pipeline":
+                ok = [
+                    "throughput " + ("met" if ratio >= 1 else "**not met**"),
+                    "age " + ("met" if x["over_bound"] == 0 else "**not met**"),
+                ]
+                target = ", ".join(ok)
+            else:
+                target = ""
+            lines.append(
+                f"| {r['model']} | {loop} | {x['results_per_s']:.2f} "
+                f"| {f'{ratio:.2f}x' if loop == 'pipeline' else ''} | {x['age_median_ms']:.2f} "
+                f"| {x['age_p90_ms']:.2f} | {x['age_max_ms']:.2f} | {x['bound_ms']:.2f} "
+                f"| {x['over_bound']} of {x['results']} | {x['dropped']} / {x['frames']} "
+                f"| {target} |"
+            )
+    return [*lines, ""]
+
+
+def training_section(data: dict) -> list[str]:
+    lines = [
+        "## Training throughput on this CPU",
+        "",
+        f"TensorFlow {data['tensorflow']}, `.venv-train/bin/python benchmarks/"
+        "training_throughput.py`: `training.model.build_model` with the recipe's augmentation "
+        "layers, Adam, sparse categorical cross-entropy, random images and labels, one untimed "
+        f"warm-up epoch then {data['epochs']} timed epochs; median images/s.",
+        "",
+        "| model | batch | parameters | images per epoch | images/s (median) | per epoch |",
+        "|:---|---:|---:|---:|---:|:---|",
+    ]
+    for r in data["results"]:
+        lines.append(
+            f"| {r['model']} | {r['batch']} | {r['params']:,} | {r['images_per_epoch']:,} "
+            f"| {r['images_per_s']:.1f} | "
+            + ", ".join(f"{x:.1f}" for x in r["epoch_images_per_s"])
+            + " |"
+        )
+    return [*lines, ""]
+
+
 def summary(data: dict) -> list[str]:
     """One line per target: met or not, with the deciding figures."""
 
@@ -338,6 +519,15 @@ def summary(data: dict) -> list[str]:
             f"- RSS growth from {mem['first']} to {mem['frames']:,} frames <= 5 MB, {r['case']}: "
             f"{verdict(r['met'])} ({r['growth_bytes'] / 2**20:+.2f} MiB)"
         )
+    for r in data["naive_loop"]["results"]:
+        p, n = r["pipeline"], r["naive"]
+        lines.append(
+            f"- pipeline vs naive loop, {r['model']}: results/s not below the naive loop's "
+            f"{verdict(p['results_per_s'] >= n['results_per_s'])} ({p['results_per_s']:.2f} vs "
+            f"{n['results_per_s']:.2f}); age <= one inference + one frame "
+            f"{verdict(p['over_bound'] == 0)} (max {p['age_max_ms']:.2f} ms, bound "
+            f"{p['bound_ms']:.2f} ms; naive max {n['age_max_ms']:.2f} ms)"
+        )
     return [*lines, ""]
 
 
@@ -350,6 +540,13 @@ def main() -> int:
         "--build-python", default=sys.executable, help="builds the model (needs TensorFlow)"
     )
     parser.add_argument("--out", type=Path, default=DOC)
+    parser.add_argument(
+        "--reuse",
+        nargs="*",
+        default=[],
+        metavar="STEP",
+        help="reuse these steps' cached .bench-cache/STEP.json instead of re-running them",
+    )
     args = parser.parse_args()
 
     started = datetime.datetime.now(datetime.timezone.utc)
@@ -357,11 +554,22 @@ def main() -> int:
         [os.path.relpath(sys.executable, ROOT), os.path.relpath(__file__, ROOT), *sys.argv[1:]]
     )
     about = machine(args.build_python)
-    run([args.build_python, str(HERE / "models.py")])
+    run([args.build_python, str(HERE / "models.py"), "--all"])
+    steps = {
+        "overhead": [args.python],
+        "startup": [args.python],
+        "latency": [args.python],
+        "memory": [args.python],
+        "runtimes": [args.python],
+        "naive_loop": [args.python],
+        "quantization": [args.python, "--train-python", args.build_python],
+        "training_throughput": [args.build_python],
+    }
     data = {}
-    for name in ("overhead", "startup", "latency", "memory"):
+    for name, (python, *extra) in steps.items():
         path = CACHE / f"{name}.json"
-        run([args.python, str(HERE / f"{name}.py"), "--json", str(path)])
+        if name not in args.reuse or not path.exists():
+            run([python, str(HERE / f"{name}.py"), *extra, "--json", str(path)])
         data[name] = json.loads(path.read_text())
 
     size_kib = MOBILENET_V2_INT8.stat().st_size / 1024
@@ -394,6 +602,10 @@ def main() -> int:
         *startup_section(data["startup"]),
         *latency_section(data["latency"]),
         *memory_section(data["memory"]),
+        *runtimes_section(data["runtimes"]),
+        *quantization_section(data["quantization"]),
+        *naive_section(data["naive_loop"]),
+        *training_section(data["training_throughput"]),
         "## Reproduce",
         "",
         "```bash",
@@ -404,6 +616,12 @@ def main() -> int:
         ".venv/bin/python benchmarks/startup.py [--runs 7] [--json out.json]",
         ".venv/bin/python benchmarks/latency.py [--seconds 20] [--json out.json]",
         ".venv/bin/python benchmarks/memory.py [--frames 10000] [--json out.json]",
+        ".venv-train/bin/python benchmarks/models.py --all   # every export mode, 224 and 96 px",
+        ".venv/bin/python benchmarks/runtimes.py [--rounds 3] [--calls 20] [--json out.json]",
+        ".venv/bin/python benchmarks/quantization.py --train-python .venv-train/bin/python "
+        "[--json out.json]",
+        ".venv/bin/python benchmarks/naive_loop.py [--seconds 10] [--json out.json]",
+        ".venv-train/bin/python benchmarks/training_throughput.py [--epochs 3] [--json out.json]",
         ".venv/bin/python benchmarks/run_all.py --build-python .venv-train/bin/python",
         "```",
         "",
