@@ -24,6 +24,9 @@ from models import CACHE, FIXTURE_MODEL, MOBILENET_V2_INT8, ROOT
 HERE = Path(__file__).resolve().parent
 DOC = ROOT / "docs" / "BENCHMARKS.md"
 DEFAULT_LABEL = "assets/models/default/model.tflite"
+# Pipeline vs naive loop: results/s within 1% count as equal (both then run at the source's pace,
+# and the rate over first-to-last result jitters by the timing of those two results).
+PACE_TOLERANCE = 0.99
 
 
 def run(argv: list[str]) -> None:
@@ -443,7 +446,7 @@ def naive_section(data: dict) -> list[str]:
             x = r[loop]
             if loop == "pipeline":
                 ok = [
-                    "throughput " + ("met" if ratio >= 1 else "**not met**"),
+                    "throughput " + ("met" if ratio >= PACE_TOLERANCE else "**not met**"),
                     "age " + ("met" if x["over_bound"] == 0 else "**not met**"),
                 ]
                 target = ", ".join(ok)
@@ -456,6 +459,15 @@ def naive_section(data: dict) -> list[str]:
                 f"| {x['over_bound']} of {x['results']} | {x['dropped']} / {x['frames']} "
                 f"| {target} |"
             )
+    lines += [
+        "",
+        "Throughput counts as not below the naive loop's when it is at least "
+        f"{PACE_TOLERANCE:.0%} of it (when both keep up with the 30 fps source, both deliver every "
+        "frame and the rate from first to last result only jitters). The age bound counts the "
+        "inference only (fixture + sleep); preprocessing, drawing, the thread hand-over and a "
+        "sleep that wakes late add to a result's age, and a frame delivered just after an "
+        "inference started waits a whole inference in the slot.",
+    ]
     return [*lines, ""]
 
 
@@ -523,7 +535,8 @@ def summary(data: dict) -> list[str]:
         p, n = r["pipeline"], r["naive"]
         lines.append(
             f"- pipeline vs naive loop, {r['model']}: results/s not below the naive loop's "
-            f"{verdict(p['results_per_s'] >= n['results_per_s'])} ({p['results_per_s']:.2f} vs "
+            f"{verdict(p['results_per_s'] >= PACE_TOLERANCE * n['results_per_s'])} "
+            f"({p['results_per_s']:.2f} vs "
             f"{n['results_per_s']:.2f}); age <= one inference + one frame "
             f"{verdict(p['over_bound'] == 0)} (max {p['age_max_ms']:.2f} ms, bound "
             f"{p['bound_ms']:.2f} ms; naive max {n['age_max_ms']:.2f} ms)"
@@ -565,11 +578,14 @@ def main() -> int:
         "quantization": [args.python, "--train-python", args.build_python],
         "training_throughput": [args.build_python],
     }
-    data = {}
+    data, reused = {}, []
     for name, (python, *extra) in steps.items():
         path = CACHE / f"{name}.json"
         if name not in args.reuse or not path.exists():
             run([python, str(HERE / f"{name}.py"), *extra, "--json", str(path)])
+        else:
+            when = datetime.datetime.fromtimestamp(path.stat().st_mtime, datetime.timezone.utc)
+            reused.append(f"`{name}` ({when:%Y-%m-%d %H:%M} UTC)")
         data[name] = json.loads(path.read_text())
 
     size_kib = MOBILENET_V2_INT8.stat().st_size / 1024
@@ -578,7 +594,13 @@ def main() -> int:
         "",
         f"Measured {started:%Y-%m-%d %H:%M} UTC by `{command}` (what `make bench` runs); "
         "this file is generated, re-run it rather than editing. Figures are as measured, "
-        "printed to the digits shown.",
+        "printed to the digits shown."
+        + (
+            " Steps whose results were reused from an earlier run of their script "
+            f"(`--reuse`), measured at: {', '.join(reused)}."
+            if reused
+            else ""
+        ),
         "",
         "## Machine",
         "",
