@@ -12,8 +12,6 @@ fine for timing, meaningless for predictions.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import os
 import sys
 from pathlib import Path
@@ -109,35 +107,21 @@ def build_mobilenet_v2(
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
-    import tensorflow as tf
+
+    from training.quantize import convert
 
     keras.utils.set_random_seed(seed)
     model = keras.applications.MobileNetV2(
         weights=None, input_shape=(size, size, 3), alpha=alpha, classes=1000
     )
-    rng = np.random.default_rng(seed)
-
-    def representative():
-        # MobileNetV2 takes [-1, 1] pixels; the uint8 input's quantization will encode that.
-        for _ in range(samples):
-            yield [rng.uniform(-1, 1, (1, size, size, 3)).astype(np.float32)]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    if mode == "float16":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.target_spec.supported_types = [tf.float16]
-    elif mode == "dynamic":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    elif mode == "int8":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = representative
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.uint8
-        converter.inference_output_type = tf.uint8
-    elif mode != "float32":
+    if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-    with contextlib.redirect_stdout(io.StringIO()):  # Keras prints its whole export signature
-        data = converter.convert()
+    # MobileNetV2 takes [-1, 1] pixels; the uint8 input's quantization will encode that.
+    rng = np.random.default_rng(seed)
+    representative = [
+        rng.uniform(-1, 1, (size, size, 3)).astype(np.float32) for _ in range(samples)
+    ]
+    data = convert(model, mode, representative, io_dtype="uint8")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_bytes(data)

@@ -30,7 +30,8 @@ def convert(
         model: takes raw pixels (float32 0..255), fixed batch size 1.
         mode: float32 | float16 (float16 weights) | dynamic (int8 weights, float I/O) |
             int8 (full integer, calibrated on ``representative``).
-        representative: uint8 images (H, W, C) from the training split, for int8.
+        representative: images (H, W, C) as the model takes them, for int8 calibration (uint8
+            pixels from the training split for edgecam's models).
         io_dtype: input/output type of an int8 model: uint8 (default, Coral style) or int8.
         progress: called with the number of calibration images used so far.
     """

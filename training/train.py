@@ -8,7 +8,6 @@ so Ctrl-C or a crash loses at most the epoch in progress and ``--resume`` carrie
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -206,8 +205,3 @@ def train(
         seconds=time.perf_counter() - started,
         images_per_second=throughput.rate,
     )
-
-
-def clean_backup(out_dir: Path) -> None:
-    """Remove an interrupted run's state (what a fresh start would do)."""
-    shutil.rmtree(out_dir / BACKUP, ignore_errors=True)
