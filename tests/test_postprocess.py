@@ -89,3 +89,18 @@ def test_unknown_activation_is_checked_per_output():
 )
 def test_outputs_are_probabilities(spec, ops, declared, expected):
     assert outputs_are_probabilities(spec, ops, declared) is expected
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.float32])
+def test_all_tied_scores_keep_index_order(dtype):
+    # Random-weight int8 models give exactly this: every class quantized to the same value.
+    assert top_k_indices(np.full(1000, 5, dtype), 5).tolist() == [0, 1, 2, 3, 4]
+
+
+def test_categories_are_immutable_plain_values():
+    from edgecam.vision.types import Category
+
+    cat = Category(3, "cat", 0.5)
+    with pytest.raises(AttributeError):
+        cat.score = 1.0  # type: ignore[misc]
+    assert cat._asdict() == {"index": 3, "label": "cat", "score": 0.5}

@@ -141,3 +141,23 @@ def test_buffers_are_reused_between_frames():
 def test_non_images_are_refused(bad):
     with pytest.raises(ImageError):
         Preprocessor(spec("float32"))(bad)
+
+
+def test_sources_of_different_shapes_share_one_preprocessor():
+    """The per-shape fit plan is cached; switching sources must not reuse the wrong one."""
+    shared = Preprocessor(spec("uint8", 1.0, 0, shape=(1, 8, 8, 3)), resize=ResizeMode.CROP)
+    rng = np.random.default_rng(0)
+    images = [
+        rng.integers(0, 256, (48, 64, 3), np.uint8),
+        rng.integers(0, 256, (30, 20), np.uint8),
+        rng.integers(0, 256, (16, 16, 4), np.uint8),
+        rng.integers(0, 256, (30, 20, 1), np.uint8),
+    ]
+    for image in images * 2:
+        fresh = Preprocessor(spec("uint8", 1.0, 0, shape=(1, 8, 8, 3)), resize=ResizeMode.CROP)
+        assert np.array_equal(shared(image), fresh(image))
+
+
+def test_odd_channel_counts_are_refused():
+    with pytest.raises(ImageError):
+        Preprocessor(spec("float32"))(np.zeros((4, 4, 2), np.uint8))

@@ -13,6 +13,8 @@ Defaults for a bare ``.tflite`` with no ``model.json``:
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import cv2
 import numpy as np
 
@@ -77,11 +79,23 @@ def fit_box(src_w: int, src_h: int, dst_w: int, dst_h: int, mode: ResizeMode):
     return (0, 0, src_w, src_h), (0, 0, dst_w, dst_h)
 
 
+class _Plan(NamedTuple):
+    """How to fit one source shape into the input, worked out once per shape."""
+
+    bgra: bool  # drop the alpha channel first
+    gray_in: bool  # the source is single-channel
+    rows: slice  # the region of the source that is used
+    cols: slice
+    paste: tuple[int, int, int, int] | None  # (x, y, w, h) in the input; None: it fills it
+
+
 class Preprocessor:
     """Turns BGR (or grayscale / BGRA) uint8 images into the model's input tensor.
 
     The returned tensor is a buffer owned and reused by this object: copy it if you keep it.
     """
+
+    _MAX_PLANS = 8  # a source keeps one shape; a few sources' worth is plenty
 
     def __init__(
         self,
@@ -103,36 +117,53 @@ class Preprocessor:
         self._paste: np.ndarray | None = None  # letterbox scratch, sized for the last source
         # The tensor's single image as (H, W) or (H, W, 3): what cv2.LUT writes into.
         self._target = self.tensor[0, :, :, 0] if self.channels == 1 else self.tensor[0]
+        self._plans: dict[tuple[int, ...], _Plan] = {}
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
-        if image is None or image.dtype != np.uint8 or image.ndim not in (2, 3) or image.size == 0:
-            raise ImageError(
-                "the image is not an 8-bit picture",
-                "pass a BGR/grayscale uint8 array (as cv2.imread returns)",
-            )
-        if image.ndim == 3 and image.shape[2] == 4:
+        if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.size == 0:
+            raise _not_a_picture()
+        plan = self._plans.get(image.shape) or self._plan(image.shape)
+        if plan.bgra:
             image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-        gray_in = image.ndim == 2 or image.shape[2] == 1
-        if gray_in and image.ndim == 3:
+        elif plan.gray_in and image.ndim == 3:
             image = image[:, :, 0]
-        fitted = self._fit(image, self._fitted1 if gray_in else self._fitted3)
+        fitted = self._fit(image[plan.rows, plan.cols], plan)
         if self._identity:
             # Raw-pixel uint8 models (Coral, TF Hub, our uint8 exports): no table to apply.
-            converted = self._convert(fitted, gray_in, dst=self._target)
+            converted = self._convert(fitted, plan.gray_in, dst=self._target)
             if converted is not self._target:
                 np.copyto(self._target, converted)
         else:
-            cv2.LUT(self._convert(fitted, gray_in), self.lut, dst=self._target)
+            cv2.LUT(self._convert(fitted, plan.gray_in), self.lut, dst=self._target)
         return self.tensor
 
-    def _fit(self, image: np.ndarray, out: np.ndarray) -> np.ndarray:
-        src_h, src_w = image.shape[:2]
+    def _plan(self, shape: tuple[int, ...]) -> _Plan:
+        """Work out (and remember) how an image of ``shape`` fits the input."""
+        if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] not in (1, 3, 4)):
+            raise _not_a_picture()
+        src_h, src_w = shape[:2]
         (cx, cy, cw, ch), (px, py, pw, ph) = fit_box(
             src_w, src_h, self.width, self.height, self.resize
         )
-        region = image[cy : cy + ch, cx : cx + cw]
-        if (pw, ph) == (self.width, self.height):
-            return cv2.resize(region, (pw, ph), dst=out, interpolation=cv2.INTER_LINEAR)
+        plan = _Plan(
+            bgra=len(shape) == 3 and shape[2] == 4,
+            gray_in=len(shape) == 2 or shape[2] == 1,
+            rows=slice(cy, cy + ch),
+            cols=slice(cx, cx + cw),
+            paste=None if (pw, ph) == (self.width, self.height) else (px, py, pw, ph),
+        )
+        if len(self._plans) >= self._MAX_PLANS:
+            self._plans.clear()
+        self._plans[shape] = plan
+        return plan
+
+    def _fit(self, region: np.ndarray, plan: _Plan) -> np.ndarray:
+        out = self._fitted1 if plan.gray_in else self._fitted3
+        if plan.paste is None:
+            return cv2.resize(
+                region, (self.width, self.height), dst=out, interpolation=cv2.INTER_LINEAR
+            )
+        px, py, pw, ph = plan.paste
         if self._paste is None or self._paste.shape[:2] != (ph, pw) or self._paste.ndim != out.ndim:
             self._paste = np.empty((ph, pw, *out.shape[2:]), np.uint8)
         cv2.resize(region, (pw, ph), dst=self._paste, interpolation=cv2.INTER_LINEAR)
@@ -153,3 +184,10 @@ class Preprocessor:
         if self.color_order == "BGR":
             return fitted
         return cv2.cvtColor(fitted, cv2.COLOR_BGR2RGB, dst=self._color if dst is None else dst)
+
+
+def _not_a_picture() -> ImageError:
+    return ImageError(
+        "the image is not an 8-bit picture",
+        "pass a BGR/grayscale uint8 array (as cv2.imread returns)",
+    )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import NamedTuple
+
+# Category and Timings are NamedTuples: immutable like frozen dataclasses, but built about twice
+# as fast, and classify builds k + 1 of them per frame.
 
 
-@dataclass(frozen=True)
-class Category:
+class Category(NamedTuple):
     """One prediction: class index, label and probability."""
 
     index: int
@@ -14,8 +17,7 @@ class Category:
     score: float
 
 
-@dataclass(frozen=True)
-class Timings:
+class Timings(NamedTuple):
     """Milliseconds spent in each stage of one classification."""
 
     preprocess_ms: float
@@ -50,7 +52,7 @@ class Classification:
     def to_dict(self) -> dict:
         """JSON-ready form: ``predictions`` best first and ``latency_ms``."""
         return {
-            "predictions": [asdict(c) for c in self.categories],
+            "predictions": [c._asdict() for c in self.categories],
             "latency_ms": round(self.timings.total_ms, 3),
-            "timings_ms": {k: round(v, 3) for k, v in asdict(self.timings).items()},
+            "timings_ms": {k: round(v, 3) for k, v in self.timings._asdict().items()},
         }
