@@ -1,0 +1,490 @@
+"""The sections of docs/BENCHMARKS.md, one function per benchmark's JSON (used by run_all.py).
+
+Each ``*_section(data)`` returns the Markdown lines for one step's results: what was measured,
+how, the table, and the verdict against its target; ``summary(data)`` gives one line per target.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from models import ROOT
+
+# Pipeline vs naive loop: results/s within 1% count as equal (both then run at the source's pace,
+# and the rate over first-to-last result jitters by the timing of those two results).
+PACE_TOLERANCE = 0.99
+DEFAULT_LABEL = "assets/models/default/model.tflite"
+
+
+def overhead_section(data: dict) -> list[str]:
+    env = data["environment"]
+    lines = [
+        f"## Per-frame overhead of `Classifier.classify` (target: <= {data['target_pct']:g}%)",
+        "",
+        f"Python {env['python']}, ai-edge-litert {env['ai_edge_litert']}, numpy {env['numpy']}, "
+        f"OpenCV {env['opencv']}. Model `{Path(data['model']).name}`; frame: {data['frame']}.",
+        "",
+        "One process, three loops on the same frame and the same runtime and thread count:",
+        "",
+        "- **bare**: `cv2.resize` to 224x224, `set_tensor`, `invoke`, `get_tensor` (the least a "
+        "caller can do; it feeds BGR to an RGB model);",
+        "- **bare+rgb**: the same plus `cv2.cvtColor(BGR2RGB)`, the least a *correct* caller does;",
+        "- **classify**: `Classifier(ClassifierOptions(model, delegate='cpu', threads=T))"
+        ".classify(frame)`: resize, colour conversion into the input tensor (the input "
+        "lookup table is skipped: it is the identity for this raw-pixel uint8 model), "
+        "inference, top-5 ranked on the raw uint8 outputs with only those 5 dequantized, "
+        "result objects.",
+        "",
+        f"After {data['warmup']} untimed calls of each, they alternate in blocks of "
+        f"{data['block']} calls for {data['rounds']} rounds (the order rotates each round); each "
+        "call is timed with `time.perf_counter` and the medians of all calls are compared. "
+        "Overhead = classify / bare - 1. The same ratio from each round's block medians gives "
+        "the per-round median and range, a measure of the noise. 'Other load' is the CPU other "
+        "processes used meanwhile (from /proc/stat, in cores, out of "
+        f"{data['environment']['cpu_count']}): with 2 threads on 2 cores, any of it slows the "
+        "runs it lands on.",
+        "",
+        "| threads | bare (ms) | bare+rgb (ms) | classify (ms) | overhead vs bare "
+        "| per-round median (range) | overhead vs bare+rgb | other load | target |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|:---|",
+    ]
+    for r in data["results"]:
+        rounds = r["round_overhead_pct"]
+        ok = "met" if r["overhead_pct"] <= data["target_pct"] else "**not met**"
+        lines.append(
+            f"| {r['threads']} | {r['bare_median_ms']:.3f} | {r['bare_rgb_median_ms']:.3f} "
+            f"| {r['classify_median_ms']:.3f} | {r['overhead_pct']:.2f}% "
+            f"| {r['round_overhead_median_pct']:.2f}% ({min(rounds):.2f}% .. {max(rounds):.2f}%) "
+            f"| {r['overhead_vs_bare_rgb_pct']:.2f}% | {r['other_load_cores']:.2f} cores | {ok} |"
+        )
+    lines += [
+        "",
+        "Where `classify`'s time goes (medians of the `Classification.timings` of the timed "
+        "calls):",
+        "",
+        "| threads | preprocess (ms) | inference (ms) | postprocess (ms) |",
+        "|---:|---:|---:|---:|",
+    ]
+    for r in data["results"]:
+        s = r["classify_stage_median_ms"]
+        lines.append(
+            f"| {r['threads']} | {s['preprocess']:.3f} | {s['inference']:.3f} "
+            f"| {s['postprocess']:.3f} |"
+        )
+    return [*lines, ""]
+
+
+def startup_section(data: dict) -> list[str]:
+    auto = [r for r in data["results"] if "auto" in r["case"]]
+    skip = ("ended after", "no labels found")
+    lines = [
+        f"## Start-up to first prediction (target: <= {data['target_s']:g} s)",
+        "",
+        "Each run is a fresh process of `.venv/bin/edgecam`, timed from just before "
+        "`subprocess.Popen` to the arrival of its first prediction line on stdout ('exit' is to "
+        f"the process's end). {data['results'][0]['runs']} timed runs per case after one untimed "
+        f"run (so files are in the page cache: a warm start). Input: `{data['image']}`, the "
+        "640x480 synthetic frame. For scale, a bare `.venv/bin/python -c \"print('ready')\"` "
+        f"takes {data['baseline_python_s']:.3f} s (median) here. `--delegate auto` tries the "
+        "GPU accelerator first and falls back to the CPU, saying so; what it said here "
+        "(stderr of an auto run, `--max-frames`/labels notes left out):",
+        "",
+        "```",
+        *[
+            line.replace(f"{ROOT}/", "")
+            for line in auto[0]["stderr"]
+            if not any(x in line for x in skip)
+        ],
+        "```",
+        "",
+        "| model | case | median (s) | min (s) | exit, median (s) | target |",
+        "|:---|:---|---:|---:|---:|:---|",
+    ]
+    for r in data["results"]:
+        ok = "met" if r["first_prediction_median_s"] <= data["target_s"] else "**not met**"
+        lines.append(
+            f"| `{Path(r['model']).name}` | {r['case']} | {r['first_prediction_median_s']:.3f} "
+            f"| {r['first_prediction_min_s']:.3f} | {r['exit_median_s']:.3f} | {ok} |"
+        )
+    lines += ["", "The timed command lines:", "", "```"]
+    lines += [r["command"] for r in data["results"]]
+    return [*lines, "```", ""]
+
+
+def latency_section(data: dict) -> list[str]:
+    env = data["environment"]
+    interval = 1e3 / data["fps"]
+    lines = [
+        "## Frame-to-result latency in the live pipeline "
+        f"(target: age <= median inference + one frame interval, {interval:.1f} ms)",
+        "",
+        f"Python {env['python']}, ai-edge-litert {env['ai_edge_litert']}, OpenCV "
+        f"{env['opencv']}. Source: `{data['clip']}`, {data['seconds']:g} s of 640x480 mp4v at "
+        f"{data['fps']:g} fps (the synthetic frame scrolling sideways, written by "
+        "`models.write_clip`), played by `VideoFileSource`, which paces it at the file's rate "
+        "like a camera, into `edgecam.pipeline.Pipeline` (capture thread, latest-frame slot, "
+        "inference thread). For every result the pipeline delivers, age = `time.monotonic()` "
+        "on entering `on_result` minus `Classification.frame_timestamp` (`time.monotonic()` when "
+        "the source returned the decoded frame, so decoding is not counted, nor a real camera's "
+        "exposure and driver buffering). One untimed `classify` precedes each run. Bound = the "
+        "run's median `timings.inference_ms` + one frame interval; the target is met when every "
+        "result (the max) is within it.",
+        "",
+        "The 20 ms and 60 ms models are **emulated**: the colour fixture followed by "
+        "`time.sleep(0.020)` / `time.sleep(0.060)` inside `classify` (counted as inference "
+        "time). A sleep holds no CPU, unlike a real model of that speed, which would compete "
+        "with the capture thread on these 2 cores.",
+        "",
+        "| model | delegate | inference, median (ms) | classify, median (ms) "
+        "| age median (ms) | age p90 (ms) | age max (ms) | bound (ms) | results/s "
+        "| capture fps | longest capture gap (ms) | dropped / captured | other load | target |",
+        "|:---|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---|",
+    ]
+    missed = []
+    for r in data["results"]:
+        if r["max_within"]:
+            ok = "met"
+        else:
+            ok = f"**not met**: {r['over_bound']} of {r['results']} results over the bound"
+            ok += ", p90 within" if r["p90_within"] else ", p90 over"
+            ages = ", ".join(
+                f"{o['age_ms']:.2f} ({o['classify_ms']:.2f}, frame {o['frame']}"
+                + (", the clip's last" if o["frame"] == r["last_frame"] else "")
+                + ")"
+                for o in r["over_bound_examples"]
+            )
+            missed.append(f"- {r['model']}: age (own classify time, frame), ms: {ages}")
+        lines.append(
+            f"| {r['model']} | {r['delegate']} | {r['inference_median_ms']:.2f} "
+            f"| {r['classify_median_ms']:.2f} | {r['age_median_ms']:.2f} "
+            f"| {r['age_p90_ms']:.2f} | {r['age_max_ms']:.2f} | {r['bound_ms']:.2f} "
+            f"| {r['results_per_s']:.2f} | {r['capture_fps']:.2f} "
+            f"| {r['capture_gap_max_ms']:.2f} | {r['frames_dropped']} / {r['frames_captured']} "
+            f"| {r['other_load_cores']:.2f} cores | {ok} |"
+        )
+    lines += [
+        "",
+        "Classify = preprocess + inference + postprocess (`timings.total_ms`). Dropped = frames "
+        "the capture thread overwrote in the slot before inference took them (by design when "
+        "inference is slower than the source); results/s = results delivered per second between "
+        "the first and the last; longest capture gap = the longest interval between two frames "
+        "the source delivered; 'other load' as above.",
+    ]
+    if missed:
+        lines += [
+            "",
+            "Where the target was missed, the results over the bound (at most the 5 youngest and "
+            "the 5 oldest shown):",
+            "",
+            *missed,
+            "",
+            "By construction a result can be as old as one frame interval (the newest frame "
+            "arrived just after the previous inference started and waited for it) plus a whole "
+            "`classify` (preprocessing and postprocessing too, not only the inference the bound "
+            "counts) plus the thread hand-over; a `classify` slower than the median (here: a "
+            "sleep that woke late) and a frame the source delivers late (a capture gap longer "
+            "than the interval) add to that. The clip's last frame has no successor: it waits in "
+            "the slot for the whole inference in progress, so its result can be up to two "
+            "inferences old (a camera never ends, so this is a file's end, not the steady state).",
+        ]
+    return [*lines, ""]
+
+
+def memory_section(data: dict) -> list[str]:
+    n, first = data["frames"], data["first"]
+    lines = [
+        f"## Memory over {n:,} frames (target: RSS after {n:,} frames at most 5 MB above RSS "
+        f"after {first})",
+        "",
+        f"Source: `{data['clip']}` (10 s, 640x480 mp4v) looped by "
+        "`VideoFileSource(clip, loop=True, pace=False)`, so frames come as fast as they decode; "
+        f"model `{data['model']}` (`delegate='cpu'`, top 3). Each case runs in its own fresh "
+        "process (`benchmarks/memory.py --child CASE`):",
+        "",
+        "- **headless**: `Pipeline(source, Classifier(...))`, the main thread polling;",
+        "- **gui**: a `MainWindow` (`QT_QPA_PLATFORM=offscreen`, 800x500, shown) around a "
+        "`LiveSession` running the same source and model, the Qt event loop running (frames "
+        "painted, predictions and the 500 ms stats timer updated).",
+        "",
+        "RSS is VmRSS from `/proc/self/status`, read in the main thread, which polls the "
+        "pipeline's captured-frame count every 5 ms and samples the first time it reaches each "
+        "mark (so a sample may be a few frames past its mark). 'Start' is after the model is "
+        "loaded (and the window shown), before the first frame; peak is VmHWM at the end. "
+        "MiB = 2^20 bytes; the 5 MB target is taken as 5,000,000 bytes (4.77 MiB).",
+        "",
+        f"| case | start (MiB) | after {first} (MiB) | after {n:,} (MiB) | growth (MiB) "
+        "| peak (MiB) | seconds | classified / dropped | target |",
+        "|:---|---:|---:|---:|---:|---:|---:|---:|:---|",
+    ]
+    for r in data["results"]:
+        s = r["stats"]
+        ok = "met" if r["met"] else "**not met**"
+        lines.append(
+            f"| {r['case']} | {r['start_rss_kib'] / 1024:.1f} | {r['rss_first_kib'] / 1024:.1f} "
+            f"| {r['rss_last_kib'] / 1024:.1f} | {r['growth_bytes'] / 2**20:+.2f} "
+            f"| {r['peak_rss_kib'] / 1024:.1f} | {r['samples'][-1]['seconds']:.1f} "
+            f"| {s['frames_classified']:,} / {s['frames_dropped']:,} | {ok} |"
+        )
+    lines += ["", "RSS (MiB) at each mark, to show the trend:", ""]
+    marks = [s["mark"] for s in data["results"][0]["samples"]]
+    lines += [
+        "| case | " + " | ".join(f"{m:,}" for m in marks) + " |",
+        "|:---|" + "---:|" * len(marks),
+    ]
+    for r in data["results"]:
+        lines.append(
+            f"| {r['case']} | "
+            + " | ".join(f"{s['rss_kib'] / 1024:.1f}" for s in r["samples"])
+            + " |"
+        )
+    gui = [r for r in data["results"] if r["case"] == "gui"]
+    if gui:
+        g = gui[0]
+        lines += [
+            "",
+            f"In the gui case the GUI thread picked up {g['gui_frame_signals']:,} frames and "
+            f"{g['gui_result_signals']:,} results (it takes the newest when it gets to it; "
+            "the rest are skipped by design) and painted at "
+            f"{g['display_fps_last_60_paints']:.1f} fps over its last 60 paints.",
+        ]
+    return [*lines, ""]
+
+
+def runtimes_section(data: dict) -> list[str]:
+    names = list(data["versions"])
+    lines = [
+        "## The TFLite runtimes side by side",
+        "",
+        "Each runtime in its own fresh process of its own environment (tflite-runtime cannot be "
+        "loaded after TensorFlow): "
+        + "; ".join(
+            f"{n} {data['versions'][n]} (`{data['pythons'][n]}`, import "
+            f"{data['import_s'][n]:.2f} s)"
+            for n in names
+        )
+        + f". {data['rounds']} rounds, the runtimes' processes alternating in rotating order; "
+        f"in each, per model and thread count, {data['warmup']} untimed then {data['calls']} "
+        "timed calls of `set_tensor` + `invoke` + `get_tensor` (random input). Median of all "
+        "timed calls of all rounds, in ms; the ratio is to ai-edge-litert's median in the same "
+        "run. MobileNetV2-1.0-224 has random weights, converted by `benchmarks/models.py --all`.",
+        "",
+        "| model | size (KiB) | threads | " + " | ".join(names) + " |",
+        "|:---|---:|---:|" + "---:|" * len(names),
+    ]
+    errors = {}
+    for r in data["results"]:
+        base = r[names[0]].get("median_ms")
+        cells = []
+        for n in names:
+            c = r[n]
+            if "median_ms" in c:
+                ratio = f" ({c['median_ms'] / base:.2f}x)" if base and n != names[0] else ""
+                cells.append(f"{c['median_ms']:.3f}{ratio}")
+            else:
+                errors.setdefault((n, c["error"]), []).append(r["model"])
+                cells.append("cannot load (below)")
+        label = DEFAULT_LABEL if r["model"] == "model.tflite" else r["model"]
+        lines.append(
+            f"| `{label}` | {r['size_bytes'] / 1024:.0f} | {r['threads']} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    if errors:
+        lines += ["", "Models a runtime could not load, with its error:", ""]
+        for (n, err), models in errors.items():
+            lines.append(f"- {n}, {', '.join(f'`{m}`' for m in sorted(set(models)))}: `{err}`")
+    verdict = runtimes_verdict(data)
+    return [*lines, "", verdict, ""] if verdict else [*lines, ""]
+
+
+def runtimes_verdict(data: dict) -> str:
+    """One sentence: which runtime to install, from the medians (geometric mean of ratios)."""
+    names = list(data["versions"])
+    ratios = {n: [] for n in names[1:]}
+    fails = {n: 0 for n in names}
+    for r in data["results"]:
+        base = r[names[0]].get("median_ms")
+        for n in names:
+            if "median_ms" not in r[n]:
+                fails[n] += 1
+            elif n != names[0] and base:
+                ratios[n].append(r[n]["median_ms"] / base)
+    gm = {names[0]: 1.0}
+    gm |= {n: float(np.exp(np.mean(np.log(rs)))) for n, rs in ratios.items() if rs}
+    parts = [
+        f"{n} takes {gm[n]:.2f}x ai-edge-litert's time (geometric mean)" for n in gm if n in ratios
+    ]
+    loads = [f"{n} cannot load {k} of the model/thread cases" for n, k in fails.items() if k]
+    # The fastest runtime that loads everything; among those within 5% of it, the quickest import.
+    complete = [n for n in gm if not fails[n]]
+    fastest = min(gm[n] for n in complete)
+    pick = min((n for n in complete if gm[n] <= 1.05 * fastest), key=lambda n: data["import_s"][n])
+    return (
+        f"**Which to install**: {'; '.join(parts + loads)}; so install **{pick}**: of the "
+        "runtimes that load every model, the fastest (within 5%), and of those the quickest to "
+        "import ("
+        + ", ".join(f"{n} {data['import_s'][n]:.2f} s" for n in complete)
+        + ", the interpreter's import in a fresh process)."
+    )
+
+
+def quantization_section(data: dict) -> list[str]:
+    lines = [
+        "## Quantization: size, CPU latency and accuracy per export mode",
+        "",
+        "Default model: exported from `.runs/default/best.keras` by `.venv-train/bin/edgecam "
+        "export --run .runs/default --out .bench-cache/quant/<mode> --mode <mode> --no-edgetpu "
+        "--max-drop 100`; accuracy is the exported TFLite model's on the Fashion-MNIST test set "
+        "(from each bundle's `model.json`, which also holds the export's own CPU latency). "
+        "MobileNetV2-style models have random weights (no accuracy). Latency here: ai-edge-litert, "
+        f"{data['threads']} thread, `set_tensor` + `invoke` + `get_tensor`, median of "
+        f"{data['rounds']} rounds x {data['calls']} calls, all models in one process with the "
+        "order rotating each round; ratios are to the float32 model of the same family.",
+        "",
+        "| model | mode | size (KiB) | size vs float32 | latency (ms) | latency vs float32 "
+        "| export's latency (ms) | TFLite accuracy (float model) |",
+        "|:---|:---|---:|---:|---:|---:|---:|---:|",
+    ]
+    base = {r["family"]: r for r in data["results"] if r["mode"] == "float32"}
+    for r in data["results"]:
+        b = base.get(r["family"], r)
+        lat = r["latency_median_ms"]
+        lat_txt = f"{lat:.3f}" if lat is not None else f"error: {r.get('error')}"
+        lat_ratio = f"{lat / b['latency_median_ms']:.2f}x" if lat and b["latency_median_ms"] else ""
+        acc = (
+            f"{r['tflite_accuracy']:.4f} ({r['float_accuracy']:.4f}, {r['test_samples']:,} images)"
+            if "tflite_accuracy" in r
+            else "-"
+        )
+        export_lat = f"{r['export_cpu_latency_ms']:.3f}" if "export_cpu_latency_ms" in r else "-"
+        lines.append(
+            f"| {r['family']} | {r['mode']} | {r['size_bytes'] / 1024:.1f} "
+            f"| {r['size_bytes'] / b['size_bytes']:.2f}x | {lat_txt} | {lat_ratio} "
+            f"| {export_lat} | {acc} |"
+        )
+    return [*lines, ""]
+
+
+def naive_section(data: dict) -> list[str]:
+    interval = 1e3 / data["fps"]
+    lines = [
+        "## Pipeline vs the naive sequential camera loop (targets: results/s never below the "
+        f"naive loop's; age <= median inference + one frame interval, {interval:.1f} ms)",
+        "",
+        f"Same clip (`{data['clip']}`, 30 fps) and model. **naive**: `cap.read() -> preprocess -> "
+        "invoke -> draw` in one thread (the TFLite/Coral camera examples' loop); its source "
+        "emulates a camera delivering the file at its own 30 fps pace: frame i is delivered at "
+        f"t0 + i/30 s, a read waits for it, and a late loop gets the oldest of the "
+        f"{data['buffers']} frames a V4L2 driver queue holds (OpenCV's default), the older ones "
+        "dropped. **pipeline**: `VideoFileSource` (paced at 30 fps) into `edgecam.pipeline."
+        "Pipeline`. Both draw the top label onto a copy of the frame per prediction; age = when "
+        "that drawing is done minus when the frame was delivered. The models are **EMULATED**: "
+        "the colour fixture followed by a sleep of 2, 20 or 60 ms (counted as inference).",
+        "",
+        "| model | loop | results/s | pipeline / naive | age median (ms) | age p90 (ms) "
+        "| age max (ms) | bound (ms) | over bound | dropped / frames | targets |",
+        "|:---|:---|---:|---:|---:|---:|---:|---:|---:|---:|:---|",
+    ]
+    for r in data["results"]:
+        ratio = r["pipeline"]["results_per_s"] / r["naive"]["results_per_s"]
+        for loop in ("naive", "pipeline"):
+            x = r[loop]
+            if loop == "pipeline":
+                ok = [
+                    "throughput " + ("met" if ratio >= PACE_TOLERANCE else "**not met**"),
+                    "age " + ("met" if x["over_bound"] == 0 else "**not met**"),
+                ]
+                target = ", ".join(ok)
+            else:
+                target = ""
+            lines.append(
+                f"| {r['model']} | {loop} | {x['results_per_s']:.2f} "
+                f"| {f'{ratio:.2f}x' if loop == 'pipeline' else ''} | {x['age_median_ms']:.2f} "
+                f"| {x['age_p90_ms']:.2f} | {x['age_max_ms']:.2f} | {x['bound_ms']:.2f} "
+                f"| {x['over_bound']} of {x['results']} | {x['dropped']} / {x['frames']} "
+                f"| {target} |"
+            )
+    lines += [
+        "",
+        "Throughput counts as not below the naive loop's when it is at least "
+        f"{PACE_TOLERANCE:.0%} of it (when both keep up with the 30 fps source, both deliver every "
+        "frame and the rate from first to last result only jitters). The age bound counts the "
+        "inference only (fixture + sleep); preprocessing, drawing, the thread hand-over and a "
+        "sleep that wakes late add to a result's age, and a frame delivered just after an "
+        "inference started waits a whole inference in the slot.",
+    ]
+    return [*lines, ""]
+
+
+def training_section(data: dict) -> list[str]:
+    lines = [
+        "## Training throughput on this CPU",
+        "",
+        f"TensorFlow {data['tensorflow']}, `.venv-train/bin/python benchmarks/"
+        "training_throughput.py`: `training.model.build_model` with the recipe's augmentation "
+        "layers, Adam, sparse categorical cross-entropy, random images and labels, one untimed "
+        f"warm-up epoch then {data['epochs']} timed epochs; median images/s.",
+        "",
+        "| model | batch | parameters | images per epoch | images/s (median) | per epoch |",
+        "|:---|---:|---:|---:|---:|:---|",
+    ]
+    for r in data["results"]:
+        lines.append(
+            f"| {r['model']} | {r['batch']} | {r['params']:,} | {r['images_per_epoch']:,} "
+            f"| {r['images_per_s']:.1f} | "
+            + ", ".join(f"{x:.1f}" for x in r["epoch_images_per_s"])
+            + " |"
+        )
+    return [*lines, ""]
+
+
+def summary(data: dict) -> list[str]:
+    """One line per target: met or not, with the deciding figures."""
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "**not met**"
+
+    over, start, lat, mem = (data[k] for k in ("overhead", "startup", "latency", "memory"))
+    lines = ["## Targets", ""]
+    for r in over["results"]:
+        lines.append(
+            f"- `classify` overhead <= {over['target_pct']:g}%, {r['threads']} "
+            f"thread{'s' if r['threads'] > 1 else ''}: "
+            f"{verdict(r['overhead_pct'] <= over['target_pct'])} ({r['overhead_pct']:.2f}%)"
+        )
+    worst = max(start["results"], key=lambda r: r["first_prediction_median_s"])
+    lines.append(
+        f"- start-up to first prediction <= {start['target_s']:g} s, every case: "
+        f"{verdict(worst['first_prediction_median_s'] <= start['target_s'])} (slowest median "
+        f"{worst['first_prediction_median_s']:.3f} s)"
+    )
+    for r in lat["results"]:
+        last = r["last_frame_age_ms"]
+        note = ""
+        if last is not None and last > r["bound_ms"]:
+            note = (
+                f"; one of them the clip's last frame, {last:.2f} ms; the others' max "
+                f"{r['age_max_not_last_frame_ms']:.2f} ms"
+            )
+        lines.append(
+            f"- result age <= median inference + one frame interval, {r['model']}: "
+            f"{verdict(r['max_within'])} (max {r['age_max_ms']:.2f} ms, bound "
+            f"{r['bound_ms']:.2f} ms; {r['over_bound']} of {r['results']} results over{note})"
+        )
+    for r in mem["results"]:
+        lines.append(
+            f"- RSS growth from {mem['first']} to {mem['frames']:,} frames <= 5 MB, {r['case']}: "
+            f"{verdict(r['met'])} ({r['growth_bytes'] / 2**20:+.2f} MiB)"
+        )
+    for r in data["naive_loop"]["results"]:
+        p, n = r["pipeline"], r["naive"]
+        lines.append(
+            f"- pipeline vs naive loop, {r['model']}: results/s not below the naive loop's "
+            f"{verdict(p['results_per_s'] >= PACE_TOLERANCE * n['results_per_s'])} "
+            f"({p['results_per_s']:.2f} vs "
+            f"{n['results_per_s']:.2f}); age <= one inference + one frame "
+            f"{verdict(p['over_bound'] == 0)} (max {p['age_max_ms']:.2f} ms, bound "
+            f"{p['bound_ms']:.2f} ms; naive max {n['age_max_ms']:.2f} ms)"
+        )
+    return [*lines, ""]
