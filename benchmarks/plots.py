@@ -87,7 +87,7 @@ def wrap(text: str, width: int = 22) -> str:
 
 def bound_lines(ax: Axes, x: np.ndarray, bounds: list[float], color: str = "k") -> None:
     """A dashed line across each group of bars at its bound, and headroom for the legend."""
-    ax.hlines(bounds, x - 0.45, x + 0.45, colors=color, linestyles="--", label="bound")
+    ax.hlines(bounds, x - 0.45, x + 0.45, colors=color, linestyles="--", label="nominal bound")
     ax.set_ylim(top=ax.get_ylim()[1] * 4)
 
 
@@ -213,7 +213,7 @@ def plot_latency(data: dict) -> Figure:
             cdf(ax, r["ages_ms"], r["bound_ms"], r["model"])
         ax.set(
             xscale="log",
-            xlabel="result age (ms, log scale; dotted: bound)",
+            xlabel="result age (ms, log scale; dotted: nominal bound)",
             ylabel="fraction of results",
             ylim=(0, 1.02),
         )
@@ -249,7 +249,7 @@ def plot_naive_loop(data: dict) -> Figure:
                 cdf(right, r[k]["ages_ms"], r[k]["bound_ms"], label, color=f"C{i}", ls=style)
         right.set(
             xscale="log",
-            xlabel="result age (ms, log scale; dotted: bound)",
+            xlabel="result age (ms, log scale; dotted: nominal bound)",
             ylabel="fraction of results",
             title="Result age",
         )

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from models import CACHE, FIXTURE_MODEL, MOBILENET_V2_INT8, ROOT
 from report import (
+    PLOTS,
     latency_section,
     memory_section,
     naive_section,
@@ -120,6 +121,8 @@ def main() -> int:
             when = datetime.datetime.fromtimestamp(path.stat().st_mtime, datetime.timezone.utc)
             reused.append(f"`{name}` ({when:%Y-%m-%d %H:%M} UTC)")
         data[name] = json.loads(path.read_text())
+    # The plots need matplotlib, which the training environment has.
+    run([args.build_python, str(HERE / "plots.py"), "--cache", str(CACHE), "--out", str(PLOTS)])
 
     size_kib = MOBILENET_V2_INT8.stat().st_size / 1024
     lines = [
@@ -148,7 +151,11 @@ def main() -> int:
         f"- `{MOBILENET_V2_INT8.relative_to(ROOT)}` ({size_kib:.0f} KiB): "
         "`keras.applications.MobileNetV2(weights=None, input_shape=(224, 224, 3), alpha=1.0)` "
         "(random weights: no internet here; fine for timing), converted to full int8 with uint8 "
-        "input and output (20 random representative images) by `benchmarks/models.py`.",
+        "input and output (20 random representative images) by `benchmarks/models.py`; the "
+        "same model in the other export modes, and MobileNetV2 0.35 at 96x96, come from "
+        "`benchmarks/models.py --all` (the runtimes and quantization tables).",
+        "- `assets/models/default/model.tflite`: the bundled Fashion-MNIST model (28x28 "
+        "grayscale, int8 with uint8 I/O), for the overhead and quantization tables.",
         f"- `{FIXTURE_MODEL.relative_to(ROOT)}`: the tiny committed colour fixture "
         "(float32, ~0.05 ms an inference), for the start-up floor, the latency runs (alone and "
         "with an emulated slower model) and the memory runs.",
@@ -167,7 +174,7 @@ def main() -> int:
         "make bench   # builds .venv and .venv-train if needed, then runs everything below",
         "# or step by step:",
         ".venv-train/bin/python benchmarks/models.py   # builds the model (TensorFlow), cached",
-        ".venv/bin/python benchmarks/overhead.py [--threads 1 2] [--json out.json]",
+        ".venv/bin/python benchmarks/overhead.py [--models M ...] [--threads 1 2] [--json out]",
         ".venv/bin/python benchmarks/startup.py [--runs 7] [--json out.json]",
         ".venv/bin/python benchmarks/latency.py [--seconds 20] [--json out.json]",
         ".venv/bin/python benchmarks/memory.py [--frames 10000] [--json out.json]",
@@ -177,6 +184,7 @@ def main() -> int:
         "[--json out.json]",
         ".venv/bin/python benchmarks/naive_loop.py [--seconds 10] [--json out.json]",
         ".venv-train/bin/python benchmarks/training_throughput.py [--epochs 3] [--json out.json]",
+        ".venv-train/bin/python benchmarks/plots.py   # docs/benchmarks/*.png from .bench-cache",
         ".venv/bin/python benchmarks/run_all.py --build-python .venv-train/bin/python",
         "```",
         "",
