@@ -20,7 +20,9 @@ PLOTS = ROOT / "docs" / "benchmarks"  # benchmarks/plots.py writes them there
 
 def model_name(path: str) -> str:
     """A model's file name, or ``default model`` for the bundled one (its file is model.tflite)."""
-    return "default model" if path.endswith(DEFAULT_LABEL) else Path(path).name
+    # The runtimes table names models by file name only: model.tflite is the bundled one.
+    default = path.endswith(DEFAULT_LABEL) or path == "model.tflite"
+    return "default model" if default else Path(path).name
 
 
 def plot(name: str, alt: str) -> list[str]:
@@ -389,8 +391,53 @@ def runtimes_section(data: dict) -> list[str]:
         lines += ["", "Models a runtime could not load, with its error:", ""]
         for (n, err), models in errors.items():
             lines.append(f"- {n}, {', '.join(f'`{m}`' for m in sorted(set(models)))}: `{err}`")
+    lines += runtimes_own_kernels(data)
     verdict = runtimes_verdict(data)
-    return [*lines, "", verdict, ""] if verdict else [*lines, ""]
+    lines += ["", verdict] if verdict else []
+    lines += plot("runtimes", "Median latency per runtime, model and thread count")
+    return [*lines, ""]
+
+
+def runtimes_own_kernels(data: dict) -> list[str]:
+    """Table: each runtime at 1 thread with its default delegate (XNNPACK) and without it."""
+    names = list(data["versions"])
+    rows = [r for r in data["results"] if r["threads"] == 1]
+    if not any("own_kernels_median_ms" in r[n] for r in rows for n in names):
+        return []
+    lines = [
+        "",
+        "Why the differences: the same models at 1 thread with each runtime's default "
+        "delegate (XNNPACK; the table above) and with its own kernels only "
+        "(`experimental_op_resolver_type=BUILTIN_WITHOUT_DEFAULT_DELEGATES`); the ratio is how "
+        "much XNNPACK speeds the model up. A ratio near 1.00x means XNNPACK does not run that "
+        "model in that build.",
+        "",
+        "| model | " + " | ".join(f"{n}: XNNPACK / own kernels (ms)" for n in names) + " |",
+        "|:---|" + "---:|" * len(names),
+    ]
+    no_xnnpack = []
+    for r in rows:
+        cells = []
+        for n in names:
+            c = r[n]
+            if "own_kernels_median_ms" not in c:
+                cells.append("-")
+                continue
+            speedup = c["own_kernels_median_ms"] / c["median_ms"]
+            cells.append(
+                f"{c['median_ms']:.3f} / {c['own_kernels_median_ms']:.3f} ({speedup:.2f}x)"
+            )
+            if speedup < 1.1:
+                no_xnnpack.append(f"{n} on `{r['model']}`")
+        lines.append(f"| `{model_name(r['model'])}` | " + " | ".join(cells) + " |")
+    if no_xnnpack:
+        lines += [
+            "",
+            "XNNPACK gives less than 1.1x (so it is not doing the work) for: "
+            + ", ".join(no_xnnpack)
+            + ". That runtime's own kernels are all such a model gets there.",
+        ]
+    return lines
 
 
 def runtimes_verdict(data: dict) -> str:
@@ -411,13 +458,14 @@ def runtimes_verdict(data: dict) -> str:
         f"{n} takes {gm[n]:.2f}x ai-edge-litert's time (geometric mean)" for n in gm if n in ratios
     ]
     loads = [f"{n} cannot load {k} of the model/thread cases" for n, k in fails.items() if k]
-    # The fastest runtime that loads everything; among those within 5% of it, the quickest import.
+    # Among the runtimes that load everything and are within 10% of the fastest (closer than
+    # that is within this machine's run-to-run noise), the quickest to import.
     complete = [n for n in gm if not fails[n]]
     fastest = min(gm[n] for n in complete)
-    pick = min((n for n in complete if gm[n] <= 1.05 * fastest), key=lambda n: data["import_s"][n])
+    pick = min((n for n in complete if gm[n] <= 1.10 * fastest), key=lambda n: data["import_s"][n])
     return (
         f"**Which to install**: {'; '.join(parts + loads)}; so install **{pick}**: of the "
-        "runtimes that load every model, the fastest (within 5%), and of those the quickest to "
+        "runtimes that load every model, the fastest (within 10%), and of those the quickest to "
         "import ("
         + ", ".join(f"{n} {data['import_s'][n]:.2f} s" for n in complete)
         + ", the interpreter's import in a fresh process)."
@@ -458,7 +506,6 @@ def quantization_section(data: dict) -> list[str]:
             f"| {r['size_bytes'] / b['size_bytes']:.2f}x | {lat_txt} | {lat_ratio} "
             f"| {export_lat} | {acc} |"
         )
-    lines += plot("runtimes", "Median latency per runtime, model and thread count")
     lines += plot("quantization", "Size, latency and accuracy per export mode")
     return [*lines, ""]
 

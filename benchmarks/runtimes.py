@@ -8,7 +8,9 @@ tflite-runtime cannot be loaded after TensorFlow. The rounds alternate the runti
 each per round) so that background load lands on all of them alike. In a child, for each model
 and thread count: ``Interpreter(model_path, num_threads=T)``, ``allocate_tensors``, a few untimed
 calls, then ``set_tensor`` + ``invoke`` + ``get_tensor`` timed call by call with
-``time.perf_counter``. A model a runtime cannot load is recorded with its error.
+``time.perf_counter``. A model a runtime cannot load is recorded with its error. At one thread
+each model is also timed with ``experimental_op_resolver_type=BUILTIN_WITHOUT_DEFAULT_DELEGATES``
+(the runtime's own kernels, no XNNPACK), which shows whether a runtime's XNNPACK handles it.
 """
 
 from __future__ import annotations
@@ -31,19 +33,19 @@ RUNTIMES = {
 
 
 def interpreter_class(runtime: str):
-    """The ``Interpreter`` class of a runtime, imported here (only in the child)."""
+    """The ``Interpreter`` class and ``OpResolverType`` of a runtime (imported in the child)."""
     if runtime == "ai-edge-litert":
-        from ai_edge_litert.interpreter import Interpreter
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
     elif runtime == "tflite-runtime":
-        from tflite_runtime.interpreter import Interpreter
+        from tflite_runtime.interpreter import Interpreter, OpResolverType
     else:
         import os
 
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import tensorflow as tf
 
-        Interpreter = tf.lite.Interpreter
-    return Interpreter
+        Interpreter, OpResolverType = tf.lite.Interpreter, tf.lite.experimental.OpResolverType
+    return Interpreter, OpResolverType
 
 
 def version(runtime: str) -> str:
@@ -54,10 +56,12 @@ def version(runtime: str) -> str:
     return dist_version(dist.get(runtime, "tensorflow"))
 
 
-def time_model(interpreter_cls, model: Path, threads: int, calls: int, warmup: int) -> dict:
+def time_model(
+    interpreter_cls, model: Path, threads: int, calls: int, warmup: int, **options
+) -> dict:
     """Median milliseconds of set_tensor + invoke + get_tensor, or the error loading it."""
     try:
-        interp = interpreter_cls(model_path=str(model), num_threads=threads)
+        interp = interpreter_cls(model_path=str(model), num_threads=threads, **options)
         interp.allocate_tensors()
     except Exception as exc:
         return {"error": f"{type(exc).__name__}: {' '.join(str(exc).split())}"}
@@ -83,12 +87,14 @@ def time_model(interpreter_cls, model: Path, threads: int, calls: int, warmup: i
 def child(runtime: str, models: list[Path], threads: list[int], calls: int, warmup: int) -> dict:
     """Time every model at every thread count in this process's runtime."""
     t0 = time.perf_counter()
-    cls = interpreter_class(runtime)
+    cls, resolvers = interpreter_class(runtime)
     import_s = time.perf_counter() - t0
     results = {}
+    own_kernels = {"experimental_op_resolver_type": resolvers.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
     for model in models:
         for t in threads:
             results[f"{model.name}|{t}"] = time_model(cls, model, t, calls, warmup)
+        results[f"{model.name}|1|own"] = time_model(cls, model, 1, calls, warmup, **own_kernels)
     return {"version": version(runtime), "import_s": import_s, "results": results}
 
 
@@ -148,6 +154,11 @@ def main() -> int:
                     }
                 else:
                     row[name] = {"error": cells[0].get("error") if cells else "not run"}
+                if t == 1 and "median_ms" in row[name]:
+                    own = [run.get("results", {}).get(f"{key}|own", {}) for run in runs[name]]
+                    pooled = [x for c in own for x in c.get("times_ms", [])]
+                    if pooled:
+                        row[name]["own_kernels_median_ms"] = float(np.median(pooled))
             results.append(row)
     versions = {n: next((r["version"] for r in runs[n] if "version" in r), None) for n in RUNTIMES}
     imports = {
