@@ -183,10 +183,11 @@ class Pipeline:
                 if frame is None:
                     self.ended = True
                     break
+                # Into the slot first: every step before it would make the frame older.
+                self.slot.put(frame)
                 with self._lock:
                     self._captured += 1
                     self._capture_rate.tick(frame.timestamp)
-                self.slot.put(frame)
                 if self.on_frame is not None:
                     self.on_frame(frame)
         except EdgecamError as exc:
@@ -215,14 +216,15 @@ class Pipeline:
                         frame.bgr, frame_timestamp=frame.timestamp, frame_index=frame.index
                     )
                 now = time.monotonic()
+                # The result goes out first; the counters can wait a few microseconds.
+                if self.on_result is not None:
+                    self.on_result(result, frame)
                 with self._lock:
                     self._classified += 1
                     self._inference_rate.tick(now)
                     self._invoke_ms.append(result.timings.inference_ms)
                     self._ages_ms.append((now - frame.timestamp) * 1e3)
                     reached = self.max_results is not None and self._classified >= self.max_results
-                if self.on_result is not None:
-                    self.on_result(result, frame)
                 if reached:
                     self.stop()
                     break
