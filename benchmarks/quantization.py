@@ -74,7 +74,7 @@ def main() -> int:
             else:
                 print(f"{path.name} not built (models.py --all): skipped", file=sys.stderr)
 
-    cls = interpreter_class("ai-edge-litert")
+    cls, _ = interpreter_class("ai-edge-litert")
     times: dict[int, list[float]] = {i: [] for i in range(len(rows))}
     for r in range(args.rounds):
         order = list(range(len(rows)))
