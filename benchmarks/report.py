@@ -428,7 +428,7 @@ def runtimes_own_kernels(data: dict) -> list[str]:
                 f"{c['median_ms']:.3f} / {c['own_kernels_median_ms']:.3f} ({speedup:.2f}x)"
             )
             if speedup < 1.1:
-                no_xnnpack.append(f"{n} on `{r['model']}`")
+                no_xnnpack.append(f"{n} on `{model_name(r['model'])}`")
         lines.append(f"| `{model_name(r['model'])}` | " + " | ".join(cells) + " |")
     if no_xnnpack:
         lines += [

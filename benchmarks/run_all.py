@@ -67,7 +67,21 @@ def machine(build_python: str) -> list[str]:
         [build_python, "-c", "from importlib.metadata import version; print(version('tensorflow'))"]
     )
     commit = output(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
-    dirty = output(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"])
+    # The generated report itself does not count as a local change.
+    generated = [f":!{DOC.relative_to(ROOT)}", f":!{PLOTS.relative_to(ROOT)}"]
+    dirty = output(
+        [
+            "git",
+            "-C",
+            str(ROOT),
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+            "--",
+            ".",
+            *generated,
+        ]
+    )
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return [
         f"- CPU: {cpu_model()}, {os.cpu_count()} logical cores "
