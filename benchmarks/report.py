@@ -21,7 +21,8 @@ PLOTS = ROOT / "docs" / "benchmarks"  # benchmarks/plots.py writes them there
 def model_name(path: str) -> str:
     """A model's file name, or ``default model`` for the bundled one (its file is model.tflite)."""
     # The runtimes table names models by file name only: model.tflite is the bundled one.
-    default = path.endswith(DEFAULT_LABEL) or path == "model.tflite"
+    default = path.endswith((DEFAULT_LABEL, Path(DEFAULT_LABEL).parent.as_posix()))
+    default = default or path == "model.tflite"
     return "default model" if default else Path(path).name
 
 
@@ -177,7 +178,7 @@ def startup_section(data: dict) -> list[str]:
     for r in data["results"]:
         ok = "met" if r["first_prediction_median_s"] <= data["target_s"] else "**not met**"
         lines.append(
-            f"| `{Path(r['model']).name}` | {r['case']} | {r['first_prediction_median_s']:.3f} "
+            f"| `{model_name(r['model'])}` | {r['case']} | {r['first_prediction_median_s']:.3f} "
             f"| {r['first_prediction_min_s']:.3f} | {r['exit_median_s']:.3f} | {ok} |"
         )
     lines += ["", "The timed command lines:", "", "```"]

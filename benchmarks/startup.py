@@ -8,7 +8,8 @@ line arrives on stdout, and to its exit. One untimed run per case goes first, so
 finds the files in the page cache (a warm start, the usual case on a device that has run the app
 before). Cases: ``classify`` one image, ``run --headless --max-frames 1`` on the same image with
 ``--delegate cpu`` and with ``--delegate auto`` (which tries the GPU first and falls back), for
-the small committed fixture model and the MobileNetV2 int8 model of models.py.
+the small committed fixture model, the MobileNetV2 int8 model of models.py and the bundled
+default model (its folder, as users run it: labels, model.json and metadata read too).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from models import CACHE, FIXTURE_MODEL, MOBILENET_V2_INT8, ROOT, write_frame
+from models import CACHE, DEFAULT_MODEL, FIXTURE_MODEL, MOBILENET_V2_INT8, ROOT, write_frame
 
 EDGECAM = ROOT / ".venv" / "bin" / "edgecam"
 TARGET_S = 1.5
@@ -70,7 +71,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument(
-        "--models", type=Path, nargs="+", default=[FIXTURE_MODEL, MOBILENET_V2_INT8]
+        "--models",
+        type=Path,
+        nargs="+",
+        default=[FIXTURE_MODEL, MOBILENET_V2_INT8, DEFAULT_MODEL.parent],
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results here")
     args = parser.parse_args()
@@ -83,7 +87,7 @@ def main() -> int:
     print(f"{args.runs} runs each (after one untimed run); image {image.name} (640x480)")
     print(f"baseline, a bare .venv/bin/python start: median {baseline['exit_median_s']:.3f} s")
     print(f"{'model':<34} {'case':<22} {'median s':>8} {'min s':>7} {'exit s':>7}  target")
-    for model in args.models:
+    for model in (m.resolve() for m in args.models):
         for case, argv in commands(model, image).items():
             res = measure([str(EDGECAM), *argv], args.runs)
             res |= {"model": str(model.relative_to(ROOT)), "case": case}
