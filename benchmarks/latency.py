@@ -56,6 +56,13 @@ class EmulatedModel:
         return dataclasses.replace(result, timings=timings)
 
 
+# The capture thread stamps a frame (in ``source.read``) a few Python steps before it enters the
+# slot; under the GIL, while the inference thread runs Python, those steps can take tens of
+# microseconds, and an inference that starts in that window takes the previous frame. Results
+# within this much of their own bound count as within it; the worst excess is reported as is.
+HANDOVER_TOLERANCE_MS = 0.1
+
+
 def own_bound_check(ages, work_ms, intervals_ms) -> dict:
     """Each age against its own bound: its own work (classify, + drawing) plus its frame interval.
 
@@ -70,7 +77,9 @@ def own_bound_check(ages, work_ms, intervals_ms) -> dict:
     ]
     return {
         "checked": len(excess),
-        "over_own_bound": sum(e > 0 for e in excess),
+        "tolerance_ms": HANDOVER_TOLERANCE_MS,
+        "over_own_bound": sum(e > HANDOVER_TOLERANCE_MS for e in excess),
+        "over_own_bound_strict": sum(e > 0 for e in excess),
         "max_excess_over_own_bound_ms": max(excess),
     }
 

@@ -65,12 +65,15 @@ def test_overhead_section_renders_and_judges(overhead_json, benchmarks_on_path):
 
 
 def test_own_bound_check(benchmarks_on_path):
-    from latency import own_bound_check
+    from latency import HANDOVER_TOLERANCE_MS, own_bound_check
 
-    # ages 50 and 80 against work 20 + interval 33.3; the last frame (no interval) is left out.
-    checked = own_bound_check([50.0, 80.0, 500.0], [20.0, 20.0, 20.0], [33.3, 33.3, None])
-    assert checked["checked"] == 2
+    # Against work 20 + interval 33.3: 50 is within, 53.3 + half the tolerance is within the
+    # hand-over allowance only, 80 is over; the last frame (no interval) is left out.
+    ages = [50.0, 53.3 + HANDOVER_TOLERANCE_MS / 2, 80.0, 500.0]
+    checked = own_bound_check(ages, [20.0] * 4, [33.3, 33.3, 33.3, None])
+    assert checked["checked"] == 3
     assert checked["over_own_bound"] == 1
+    assert checked["over_own_bound_strict"] == 2
     assert checked["max_excess_over_own_bound_ms"] == pytest.approx(80 - 53.3)
 
 
@@ -79,3 +82,7 @@ def test_age_verdict_wording(benchmarks_on_path):
 
     assert report.age_verdict({"checked": 9, "over_own_bound": 0}).startswith("met")
     assert "not met" in report.age_verdict({"checked": 9, "over_own_bound": 2})
+    allowed = {"checked": 9, "over_own_bound": 0, "over_own_bound_strict": 1, "tolerance_ms": 0.1}
+    assert report.age_verdict(allowed) == (
+        "met (0 of 9 over their own bound; 1 within 100 µs over it, the capture hand-over)"
+    )
