@@ -123,11 +123,12 @@ class Preprocessor:
         if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.size == 0:
             raise _not_a_picture()
         plan = self._plans.get(image.shape) or self._plan(image.shape)
+        region = image[plan.rows, plan.cols]  # crop first: convert only what is used
         if plan.bgra:
-            image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-        elif plan.gray_in and image.ndim == 3:
-            image = image[:, :, 0]
-        fitted = self._fit(image[plan.rows, plan.cols], plan)
+            region = cv2.cvtColor(region, cv2.COLOR_BGRA2BGR)
+        elif plan.gray_in and region.ndim == 3:
+            region = region[:, :, 0]
+        fitted = self._fit(region, plan)
         if self._identity:
             # Raw-pixel uint8 models (Coral, TF Hub, our uint8 exports): no table to apply.
             converted = self._convert(fitted, plan.gray_in, dst=self._target)
