@@ -20,9 +20,7 @@ PLOTS = ROOT / "docs" / "benchmarks"  # benchmarks/plots.py writes them there
 
 def model_name(path: str) -> str:
     """A model's file name, or ``default model`` for the bundled one (its file is model.tflite)."""
-    # The runtimes table names models by file name only: model.tflite is the bundled one.
     default = path.endswith((DEFAULT_LABEL, Path(DEFAULT_LABEL).parent.as_posix()))
-    default = default or path == "model.tflite"
     return "default model" if default else Path(path).name
 
 
@@ -394,9 +392,9 @@ def runtimes_section(data: dict) -> list[str]:
                 ratio = f" ({c['median_ms'] / base:.2f}x)" if base and n != names[0] else ""
                 cells.append(f"{c['median_ms']:.3f}{ratio}")
             else:
-                errors.setdefault((n, c["error"]), []).append(r["model"])
+                errors.setdefault((n, c["error"]), []).append(model_name(r["model"]))
                 cells.append("cannot load (below)")
-        label = DEFAULT_LABEL if r["model"] == "model.tflite" else r["model"]
+        label = model_name(r["model"])
         lines.append(
             f"| `{label}` | {r['size_bytes'] / 1024:.0f} | {r['threads']} | "
             + " | ".join(cells)

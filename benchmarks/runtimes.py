@@ -139,7 +139,8 @@ def main() -> int:
     for model in models:
         for t in args.threads:
             key = f"{model.name}|{t}"
-            row = {"model": model.name, "size_bytes": model.stat().st_size, "threads": t}
+            name = str(model.resolve().relative_to(ROOT))
+            row = {"model": name, "size_bytes": model.stat().st_size, "threads": t}
             for name in RUNTIMES:
                 cells = [
                     run.get("results", {}).get(key, {"error": run.get("error")})
