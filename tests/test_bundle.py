@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
 import pytest
 from conftest import FIXTURES
 
-from edgecam.bundle import BundleSpec, Normalization, resolve_model
-from edgecam.config import ResizeMode
+from edgecam.bundle import (
+    FORMAT_VERSION,
+    BundleSpec,
+    InputSpec,
+    Metrics,
+    Normalization,
+    OutputSpec,
+    QualityGate,
+    resolve_model,
+)
+from edgecam.config import ClassifierOptions, ResizeMode
 from edgecam.errors import ModelError
+from edgecam.vision import Classifier
 
 
 @pytest.fixture
@@ -88,6 +99,15 @@ def test_not_a_tflite_file(tmp_path):
         ('{"format_version": 1, "output": {"activation": "relu"}}', "activation"),
         ('{"format_version": 1, "input": {"channels": "three"}}', "channels must be 1 or 3"),
         ('{"format_version": 1, "input": [1, 2]}', "must be JSON objects"),
+        ('{"format_version": "1"}', "format_version '1' is not supported"),
+        ('{"format_version": 1, "output": {"num_classes": "ten"}}', "num_classes must be a pos"),
+        ('{"format_version": 1, "output": {"num_classes": 0}}', "num_classes must be a pos"),
+        ('{"format_version": 1, "output": {"num_classes": true}}', "num_classes must be a pos"),
+        ('{"format_version": 1, "input": {"width": -3}}', "input.width must be a positive"),
+        ('{"format_version": 1, "input": {"resize": "zoom"}}', "resize must be stretch, crop"),
+        ('{"format_version": 1, "input": {"resize": 3}}', "resize must be stretch, crop"),
+        ('{"format_version": 1, "input": {"channels": true}}', "channels must be 1 or 3"),
+        ('{"format_version": 1, "name": 5}', "name must be a string"),
     ],
 )
 def test_bad_model_json(bundle, content, message):
@@ -105,3 +125,108 @@ def test_normalization_range_form(tmp_path):
     # range [-1, 1] is (pixel - 127.5) / 127.5
     assert norm.mean == pytest.approx((127.5,) * 3)
     assert norm.std == pytest.approx((127.5,) * 3)
+
+
+def _full_spec() -> BundleSpec:
+    """A spec with every part filled in, as an export writes it."""
+    return BundleSpec(
+        name="colours",
+        task="image_classification",
+        created="2026-12-01T10:00:00Z",
+        input=InputSpec(
+            width=32,
+            height=24,
+            channels=3,
+            color_order="BGR",
+            dtype="uint8",
+            resize=ResizeMode.LETTERBOX,
+            normalization=Normalization((1.0, 2.0, 3.0), (4.0, 5.0, 6.0)),
+        ),
+        output=OutputSpec(num_classes=3, activation="softmax", dtype="uint8"),
+        quantization="int8",
+        labels="labels.txt",
+        classes=("red", "green", "blue"),
+        metrics=Metrics(
+            size_bytes=1234,
+            tflite_accuracy=0.9,
+            test_samples=30,
+            float_accuracy=0.95,
+            accuracy_drop_points=5.0,
+            cpu_latency_ms=0.25,
+            extra={"energy_mj": 1.5},
+        ),
+        quality_gate=QualityGate(max_drop_points=1.0, passed=False),
+        edgetpu={"compatible": True, "ops": 5, "problems": []},
+        recipe={"epochs": 3, "model": {"alpha": 0.25}},
+        dataset={"fingerprint": "abc", "sizes": {"train": 10}},
+        extra={"future_section": {"x": 1}},
+    )
+
+
+def test_spec_round_trips_through_json(tmp_path):
+    spec = _full_spec()
+    assert BundleSpec.from_json(spec.to_json()) == spec
+    path = tmp_path / "model.json"
+    path.write_text(spec.to_text())
+    loaded = BundleSpec.load(path)
+    assert loaded == spec and loaded.format_version == FORMAT_VERSION == 1
+    assert loaded.raw == json.loads(path.read_text())  # what `edgecam info` shows
+    assert BundleSpec.from_json(BundleSpec().to_json()) == BundleSpec()
+    # Any single change is seen: equality compares every part.
+    assert BundleSpec.from_json(spec.to_json()) != dataclasses.replace(spec, quantization="f16")
+
+
+@pytest.mark.parametrize(
+    "path", ["assets/models/default/model.json", "tests/fixtures/bundle_int8/model.json"]
+)
+def test_format_1_bundles_load_and_are_written_back_unchanged(path):
+    from conftest import REPO
+
+    document = json.loads((REPO / path).read_text())
+    spec = BundleSpec.load(REPO / path)
+    assert spec.format_version == 1 and spec.input.normalization is not None
+    assert spec.to_json() == document  # the exporter's shape is format 1's shape
+    assert spec.num_classes == spec.output.num_classes > 0
+
+
+def test_unknown_keys_and_malformed_records_do_not_stop_loading():
+    document = {
+        "format_version": 1,
+        "input": {"channels": 1, "future_input_key": 7},
+        "output": {"num_classes": 2, "activation": "none"},
+        "added_later": [1, 2],
+        "metrics": {"size_bytes": "big", "cpu_latency_ms": 0.5, "new_metric": 3},
+        "quality_gate": {"passed": "maybe"},
+        "classes": "a,b",
+        "recipe": None,
+    }
+    spec = BundleSpec.from_json(document)
+    assert spec.input.channels == 1 and spec.output_activation == "none"
+    assert spec.metrics == Metrics(cpu_latency_ms=0.5, extra={"size_bytes": "big", "new_metric": 3})
+    assert spec.quality_gate is None and spec.classes is None and spec.recipe is None
+    assert spec.extra == {
+        "added_later": [1, 2],
+        "quality_gate": {"passed": "maybe"},
+        "classes": "a,b",
+    }
+    written = spec.to_json()  # kept as written, unknown nested input keys aside
+    assert written["added_later"] == [1, 2] and written["classes"] == "a,b"
+    assert written["metrics"] == {"cpu_latency_ms": 0.5, "size_bytes": "big", "new_metric": 3}
+
+
+def test_num_classes_check():
+    spec = BundleSpec(output=OutputSpec(num_classes=3))
+    spec.check_num_classes(3, "m.tflite")
+    BundleSpec().check_num_classes(1001, "m.tflite")  # not declared: nothing to check
+    with pytest.raises(ModelError, match=r"m\.tflite has 4 outputs but its model\.json") as err:
+        spec.check_num_classes(4, "m.tflite")
+    assert "re-export the bundle" in err.value.hint
+
+
+def test_classifier_refuses_a_model_json_of_another_model(bundle):
+    document = json.loads((bundle / "model.json").read_text())
+    document["output"]["num_classes"] = 4
+    (bundle / "model.json").write_text(json.dumps(document))
+    with pytest.raises(ModelError, match=r"has 3 outputs but its model\.json says") as err:
+        Classifier(ClassifierOptions(model=bundle, delegate="cpu"))
+    assert "output.num_classes" in err.value.hint

@@ -97,6 +97,8 @@ class Classifier:
         self.engine = open_engine(self.files, options, self.notices)
         try:
             num_classes = check_classifier_shape(self.engine, self.files.model)
+            if self.files.spec is not None:
+                self.files.spec.check_num_classes(num_classes, self.files.model)
             self.labels = align_labels(self.files, num_classes, self.notices)
             spec = self.files.spec
             self.preprocess = Preprocessor(
