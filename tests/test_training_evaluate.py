@@ -168,6 +168,28 @@ def test_predict_tflite_limits_a_generator_and_takes_gray_and_one_hot_labels():
     assert calls[-1] == (4, 4)
 
 
+# --- probabilities or logits --------------------------------------------------------------
+
+
+def test_one_probability_check_for_the_app_and_for_evaluation():
+    from edgecam.vision.postprocess import looks_like_probabilities
+    from training.evaluate import _as_probabilities
+
+    probs = np.array([[0.7, 0.2, 0.1], [0.0, 0.98, 0.0]])  # the second sums to 0.98: rounding
+    logits = np.array([[2.0, -1.0, 0.5], [0.3, 0.3, 0.3]])
+    assert looks_like_probabilities(probs, axis=1)
+    assert looks_like_probabilities(probs[0]) and looks_like_probabilities(probs.T, axis=0)
+    assert not looks_like_probabilities(logits, axis=1)  # negative
+    assert not looks_like_probabilities(np.array([[0.5, 0.5], [0.5, 0.6]]), axis=1)  # one row
+    assert not looks_like_probabilities(np.array([0.5, 0.56])) and not looks_like_probabilities(
+        np.array([])
+    )
+    assert _as_probabilities(probs) is not probs and np.array_equal(_as_probabilities(probs), probs)
+    softened = _as_probabilities(logits)
+    np.testing.assert_allclose(softened.sum(axis=1), 1.0)
+    assert softened[1] == pytest.approx([1 / 3] * 3)
+
+
 # --- Keras -------------------------------------------------------------------------------------
 
 

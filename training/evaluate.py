@@ -25,6 +25,7 @@ import numpy as np
 from edgecam.config import ClassifierOptions
 from edgecam.files import atomic_write, atomic_write_text
 from edgecam.vision.classifier import Classifier
+from edgecam.vision.postprocess import looks_like_probabilities
 
 Predictions = tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -189,7 +190,7 @@ def _label_indices(labels: np.ndarray) -> np.ndarray:
 def _as_probabilities(outputs: np.ndarray) -> np.ndarray:
     """Softmax of the outputs unless every row already is a probability distribution."""
     outputs = outputs.astype(np.float64)
-    if outputs.min() >= 0 and np.allclose(outputs.sum(axis=1), 1.0, atol=0.05):
+    if looks_like_probabilities(outputs, axis=1):
         return outputs
     shifted = np.exp(outputs - outputs.max(axis=1, keepdims=True))
     return shifted / shifted.sum(axis=1, keepdims=True)

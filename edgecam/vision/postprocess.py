@@ -33,6 +33,27 @@ def outputs_are_probabilities(
     return None
 
 
+#: How far from 1 a score vector may sum and still be taken for probabilities: quantized
+#: softmax outputs sum to 1 only up to their rounding (1/256 per class for uint8).
+PROBABILITY_TOLERANCE = 0.05
+
+
+def looks_like_probabilities(
+    scores: np.ndarray, axis: int = -1, tolerance: float = PROBABILITY_TOLERANCE
+) -> bool:
+    """Whether ``scores`` already are probabilities: non-negative, and every vector along
+    ``axis`` summing to 1 within ``tolerance``.
+
+    The last resort when nothing says what a model outputs (see
+    :func:`outputs_are_probabilities`); training's evaluation asks the same of Keras outputs.
+    """
+    if scores.size == 0 or scores.min() < 0.0:
+        return False
+    if scores.ndim == 1:  # the per-frame case: no temporary arrays
+        return abs(float(scores.sum()) - 1.0) < tolerance
+    return bool((np.abs(scores.sum(axis=axis) - 1.0) < tolerance).all())
+
+
 def softmax(logits: np.ndarray, out: np.ndarray) -> np.ndarray:
     """Numerically stable softmax of a 1-D array into ``out``."""
     np.subtract(logits, logits.max(), out=out)
@@ -94,8 +115,7 @@ class Postprocessor:
             self._scores *= self.spec.scale
         probabilities = self.probabilities
         if probabilities is None:
-            total = float(self._scores.sum())
-            probabilities = bool(self._scores.min() >= 0.0 and abs(total - 1.0) < 0.05)
+            probabilities = looks_like_probabilities(self._scores)
         if probabilities:
             return self._scores
         return softmax(self._scores, self._probs)
