@@ -1,43 +1,76 @@
-"""The ``edgecam`` command line: classify, info, bench and run (headless for now).
+"""The ``edgecam`` command line: run (the window or headless), classify, info and bench; train,
+export and evaluate are forwarded to the ``training`` package.
 
-Every :class:`~edgecam.errors.EdgecamError` becomes one line on stderr and exit status 2; no
-traceback unless ``--verbose``.
+Every :class:`~edgecam.errors.EdgecamError` becomes one line on stderr and its exit status
+(:func:`edgecam.errors.run_command`); notes go through the ``edgecam`` logger (``-v``/``-q``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
+import logging
 import sys
 from pathlib import Path
 
-from edgecam import __version__
-from edgecam.config import ClassifierOptions, Delegate, ResizeMode, Runtime
-from edgecam.errors import ConfigError, EdgecamError
+from edgecam import __version__, defaults, logs
+from edgecam.config import Delegate, ResizeMode, Runtime
+from edgecam.errors import ConfigError, EdgecamError, ImageError, run_command
+from edgecam.run_options import RunOptions
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
-#: The bundled default model (Fashion-MNIST, int8; `make default-model` rebuilds it);
-#: $EDGECAM_DEFAULT_MODEL points a deployment at its own.
-DEFAULT_MODEL = Path(os.environ.get("EDGECAM_DEFAULT_MODEL") or ASSETS / "models" / "default")
-#: What runs when no camera is found (Fashion-MNIST test images; `make demo` rebuilds it).
-DEMO_CLIP = ASSETS / "demo" / "fashion.mp4"
-EXIT_ERROR = 2
+log = logging.getLogger("edgecam.cli")
 EXIT_PARTIAL = 1
 
 
-def _note(text: str) -> None:
-    print(f"edgecam: note: {text}", file=sys.stderr)
+def _number(kind, low: float, low_ok: bool = True, high: float | None = None):
+    """An argparse type: a ``kind`` number >= ``low`` (> with ``low_ok=False``), <= ``high``."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            what = "a whole number" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"'{text}' is not {what}") from None
+        if value < low or (value == low and not low_ok):
+            raise argparse.ArgumentTypeError(
+                f"must be {'at least' if low_ok else 'more than'} {low:g}, got {text}"
+            )
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high:g}, got {text}")
+        return value
+
+    return parse
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+_positive_int = _number(int, 1)
+_count = _number(int, 0)
+_positive_float = _number(float, 0, low_ok=False)
+_seconds = _number(float, 0)
+_probability = _number(float, 0, high=1)
+
+
+def _global_flags(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    """-v / -q, accepted before the command and after it."""
+    default = argparse.SUPPRESS if suppress else 0
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--verbose",
+        "-v",
+        action="store_const",
+        const=logs.VERBOSE,
+        dest="verbosity",
+        default=default,
+        help="also show diagnostics, the runtimes' own log lines and full tracebacks",
+    )
+    group.add_argument(
+        "--quiet",
+        "-q",
+        action="store_const",
+        const=logs.QUIET,
+        dest="verbosity",
+        default=default,
+        help="show errors only, no notes",
+    )
 
 
 def _model_options(parser: argparse.ArgumentParser, model_positional: bool = False) -> None:
@@ -46,7 +79,8 @@ def _model_options(parser: argparse.ArgumentParser, model_positional: bool = Fal
             "--model",
             "-m",
             type=Path,
-            help="model bundle folder or .tflite (default: the bundled model)",
+            help=f"model bundle folder or .tflite (default: the bundled model, or "
+            f"${defaults.DEFAULT_MODEL_ENV})",
         )
     parser.add_argument("--labels", type=Path, help="labels file (plain, 'id label' or 'id:label')")
     parser.add_argument(
@@ -83,30 +117,36 @@ def build_parser() -> argparse.ArgumentParser:
         prog="edgecam", description="Image classification with TFLite on the edge."
     )
     parser.add_argument("--version", action="version", version=f"edgecam {__version__}")
-    parser.add_argument(
-        "--verbose",
-        "-v",
-        action="store_true",
-        help="show the runtimes' own log lines and full tracebacks",
-    )
+    _global_flags(parser, suppress=False)
+    flags = argparse.ArgumentParser(add_help=False)
+    _global_flags(flags, suppress=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("classify", help="classify image files")
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=text, parents=[flags])
+
+    p = command("classify", "classify image files")
     p.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
     _model_options(p)
-    p.add_argument("--top-k", "-k", type=_positive_int, default=5)
+    p.add_argument(
+        "--top-k",
+        "-k",
+        type=_positive_int,
+        default=defaults.TOP_K,
+        help=f"predictions per image (default {defaults.TOP_K})",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per line")
 
-    p = sub.add_parser("info", help="describe a model: tensors, ops, labels, Edge TPU")
+    p = command("info", "describe a model: tensors, ops, labels, Edge TPU")
     p.add_argument("model", type=Path, nargs="?", metavar="MODEL")
     _model_options(p, model_positional=True)
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("bench", help="measure inference latency on a delegate")
+    p = command("bench", "measure inference latency on a delegate")
     p.add_argument("model", type=Path, nargs="?", metavar="MODEL")
     _model_options(p, model_positional=True)
     p.add_argument("--runs", "-n", type=_positive_int, default=100)
-    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--warmup", type=_count, default=10)
     p.add_argument("--json", action="store_true")
 
     for name, text in (
@@ -116,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         sub.add_parser(name, help=f"{text} (needs the train extra; see `edgecam {name} -h`)")
 
-    p = sub.add_parser("run", help="live classification (desktop window, or --headless)")
+    p = command("run", "live classification (desktop window, or --headless)")
     _model_options(p)
     p.add_argument(
         "--source",
@@ -127,9 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--headless", action="store_true", help="no window: print predictions")
     p.add_argument(
         "--threshold",
-        type=float,
+        type=_probability,
         metavar="P",
-        help="window: below this top score show 'uncertain' (default 0.5)",
+        help=f"window: below this top score show 'uncertain' (default {defaults.THRESHOLD:g})",
     )
     p.add_argument("--fullscreen", action="store_true", help="window: start fullscreen")
     p.add_argument(
@@ -138,7 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="window: where snapshots go (default: ~/Pictures/edgecam)",
     )
-    p.add_argument("--top-k", "-k", type=_positive_int, help="predictions shown (default 3)")
+    p.add_argument(
+        "--top-k",
+        "-k",
+        type=_positive_int,
+        help=f"predictions shown (default {defaults.LIVE_TOP_K})",
+    )
     p.add_argument(
         "--max-frames", type=_positive_int, metavar="N", help="stop after N classified frames"
     )
@@ -146,55 +191,68 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-pace",
         action="store_true",
-        help="read files as fast as possible instead of at their frame rate",
+        help="classify every frame of a file or folder as fast as possible (none dropped)",
     )
-    p.add_argument("--fps", type=float, help="frame rate for image folders (default 5)")
+    p.add_argument(
+        "--fps",
+        type=_positive_float,
+        help=f"frame rate for image folders and images (default {defaults.FOLDER_FPS:g})",
+    )
     p.add_argument(
         "--stats-every",
-        type=float,
-        default=2.0,
+        type=_seconds,
+        default=defaults.STATS_EVERY_S,
         metavar="S",
-        help="seconds between stats lines (0: only at the end)",
+        help="seconds between stats lines "
+        f"(0: only at the end; default {defaults.STATS_EVERY_S:g})",
+    )
+    p.add_argument(
+        "--max-reconnects",
+        type=_count,
+        metavar="N",
+        help="headless: give up after N attempts to reopen a dropped camera or stream "
+        "(default: keep trying; 0: fail at once)",
+    )
+    p.add_argument(
+        "--reconnect-every",
+        type=_positive_float,
+        default=defaults.RECONNECT_SECONDS,
+        metavar="S",
+        help=f"seconds between reconnect attempts (default {defaults.RECONNECT_SECONDS:g})",
     )
     p.add_argument("--json", action="store_true", help="JSON lines")
     return parser
 
 
-def _options(args: argparse.Namespace, model: Path | None) -> ClassifierOptions:
-    if model is None:
-        if not DEFAULT_MODEL.exists():
-            raise ConfigError(
-                "no model given and the bundled default model is not installed",
-                "pass --model BUNDLE_OR_TFLITE",
-            )
-        model = DEFAULT_MODEL
-    return ClassifierOptions(
+def _run_options(args: argparse.Namespace, model: Path | None) -> RunOptions:
+    """What the command line says; options it does not give stay None."""
+    return RunOptions(
         model=model,
         labels=args.labels,
-        delegate=args.delegate or Delegate.AUTO,
-        runtime=args.runtime,
+        delegate=Delegate.parse(args.delegate) if args.delegate else None,
+        runtime=Runtime.parse(args.runtime),
         threads=args.threads,
-        top_k=getattr(args, "top_k", None) or 3,
+        top_k=getattr(args, "top_k", None),
         edgetpu_device=args.edgetpu_device,
         gpu_delegate_library=args.gpu_delegate,
-        resize=args.resize,
+        resize=ResizeMode.parse(args.resize) if args.resize else None,
+        source=getattr(args, "source", None),
+        threshold=getattr(args, "threshold", None),
     )
 
 
-def _classifier(options: ClassifierOptions):
+def _classifier(options: RunOptions):
+    from edgecam.live import build_classifier
     from edgecam.vision.classifier import Classifier
 
-    classifier = Classifier(options)
-    for notice in classifier.notices:
-        _note(notice)
-    return classifier
+    return build_classifier(Classifier, options.classifier_options())
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
     from edgecam.vision.classifier import read_image
 
     failures = 0
-    with _classifier(_options(args, args.model)) as classifier:
+    with _classifier(_run_options(args, args.model)) as classifier:
         for path in args.images:
             try:
                 result = classifier.classify(read_image(path))
@@ -209,16 +267,18 @@ def cmd_classify(args: argparse.Namespace) -> int:
             else:
                 preds = "  ".join(f"{c.label} {c.score:.1%}" for c in result.categories)
                 print(f"{path}: {preds}  ({result.timings.total_ms:.1f} ms)", flush=True)
-    if failures:
-        _note(f"{failures} of {len(args.images)} images could not be classified")
+    if failures and len(args.images) > 1:
+        log.warning("%d of %d images could not be classified", failures, len(args.images))
+    if failures == len(args.images):
+        return ImageError.exit_code  # each failure was its own error line above
     return EXIT_PARTIAL if failures else 0
 
 
 def cmd_info(args: argparse.Namespace) -> int:
     from edgecam.bundle import resolve_model
-    from edgecam.runtime.inspect import format_info, inspect_model
+    from edgecam.runtime.model_info import format_info, inspect_model
 
-    options = _options(args, args.model)
+    options = _run_options(args, args.model).classifier_options()
     info = inspect_model(resolve_model(options.model, options.labels), options)
     print(json.dumps(info, indent=2) if args.json else format_info(info))
     return 0
@@ -227,7 +287,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from edgecam.runtime.benchmark import benchmark
 
-    with _classifier(_options(args, args.model)) as classifier:
+    with _classifier(_run_options(args, args.model)) as classifier:
         stats = benchmark(classifier.engine, runs=args.runs, warmup=args.warmup)
         report = {
             "model": str(classifier.files.model),
@@ -255,78 +315,69 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def _default_source(args: argparse.Namespace):
-    """Camera 0, or the bundled demo clip (with a note) when no camera opens."""
-    from edgecam.capture.sources import CameraSource, VideoFileSource
-
-    camera = CameraSource(0)
-    try:
-        return camera.open()
-    except EdgecamError as exc:
-        if not DEMO_CLIP.exists():
-            raise
-        _note(f"{exc.message}; playing the demo clip {DEMO_CLIP} instead (--source chooses)")
-        return VideoFileSource(DEMO_CLIP, loop=args.loop, pace=not args.no_pace)
-
-
-def _run_window(args: argparse.Namespace) -> int:
+def _run_window(args: argparse.Namespace, given: RunOptions) -> int:
     from edgecam.gui.app import AppOptions, run_app
 
-    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
-        raise ConfigError(f"--threshold must be between 0 and 1, got {args.threshold}")
-    options = _options(args, args.model)
     return run_app(
         AppOptions(
-            classifier=options,
-            model_given=args.model is not None,
-            top_k_given=args.top_k is not None,
-            delegate_given=args.delegate is not None,
-            source=args.source,
-            threshold=args.threshold,
+            given=given,
             fullscreen=args.fullscreen,
-            demo_clip=DEMO_CLIP,
-            default_model=DEFAULT_MODEL,
+            demo_clip=defaults.DEMO_CLIP,
             snapshot_dir=args.snapshot_dir,
+            reconnect_s=args.reconnect_every,
         )
     )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from edgecam.capture.sources import open_source
     from edgecam.headless import run_headless
+    from edgecam.live import LiveSession
 
+    given = _run_options(args, args.model)
     if not args.headless:
         from edgecam.gui import display_problem
 
         problem = display_problem(probe=True)
         if problem is None:
-            return _run_window(args)
-        _note(f"{problem}; running headless")
-    source = (
-        _default_source(args)
-        if args.source is None
-        else open_source(args.source, loop=args.loop, pace=not args.no_pace, fps=args.fps)
+            return _run_window(args, given)
+        log.warning("%s; running headless", problem)
+    session = LiveSession(
+        _classifier(given),
+        loop_files=args.loop,
+        pace=not args.no_pace,
+        fps=args.fps,
+        reconnect_s=args.reconnect_every,
+        max_reconnects=args.max_reconnects,
+        max_results=args.max_frames,
     )
-    with _classifier(_options(args, args.model)) as classifier:
+    try:
+        if args.source is None:
+            description = session.start_default(demo=defaults.DEMO_CLIP)
+        else:
+            description = session.start(args.source)
+        classifier = session.classifier
         if not args.json:
             print(
                 f"edgecam: {classifier.name} on {classifier.delegate} ({classifier.runtime}), "
-                f"source {source.description}",
+                f"source {description}",
                 file=sys.stderr,
             )
-        pipeline = run_headless(
-            source,
-            classifier,
-            max_results=args.max_frames,
-            as_json=args.json,
-            stats_every_s=args.stats_every,
-        )
-    if pipeline.error is not None:
-        raise pipeline.error
-    if pipeline.ended:
-        _note(
-            f"{source.description} ended after {source.frames_read} frames"
-            + ("" if args.loop else " (use --loop to repeat it)")
+        status = run_headless(session, as_json=args.json, stats_every_s=args.stats_every)
+    finally:
+        session.close()
+    if status:
+        return status
+    if session.error is not None:
+        raise session.error
+    source = session.source
+    if session.ended and source is not None:
+        noun = "frame" if source.frames_read == 1 else "frames"
+        log.warning(
+            "%s ended after %d %s%s",
+            source.description,
+            source.frames_read,
+            noun,
+            "" if args.loop else " (use --loop to repeat it)",
         )
     return 0
 
@@ -334,7 +385,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 COMMANDS = {"classify": cmd_classify, "info": cmd_info, "bench": cmd_bench, "run": cmd_run}
 #: Commands that live in the `training` package (TensorFlow); forwarded with their arguments.
 TRAINING_COMMANDS = ("train", "export", "evaluate")
-GLOBAL_FLAGS = ("-v", "--verbose")
+GLOBAL_FLAGS = ("-v", "--verbose", "-q", "--quiet")
 
 
 def _run_training(argv: list[str]) -> int:
@@ -346,7 +397,7 @@ def _run_training(argv: list[str]) -> int:
             "pip install 'edgecam[train]'",
             file=sys.stderr,
         )
-        return EXIT_ERROR
+        return ConfigError.exit_code
     return training.cli.main(argv)
 
 
@@ -355,27 +406,13 @@ def main(argv: list[str] | None = None) -> int:
     head = []  # global flags before the command
     while argv and argv[0] in GLOBAL_FLAGS:
         head.append(argv.pop(0))
-    if head:
-        os.environ["EDGECAM_VERBOSE"] = "1"
     if argv and argv[0] in TRAINING_COMMANDS:
-        return _run_training(argv)
+        return _run_training([*argv, *head])
     if not argv or argv[0] not in (*COMMANDS, "-h", "--help", "--version"):
         argv = ["run", *argv]  # `edgecam [run options]` is `edgecam run [run options]`
-    parser = build_parser()
-    args = parser.parse_args([*head, *argv])
-    if args.verbose:
-        os.environ["EDGECAM_VERBOSE"] = "1"
-    try:
-        return COMMANDS[args.command](args)
-    except EdgecamError as exc:
-        if args.verbose:
-            raise
-        print(f"edgecam: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:  # `edgecam classify ... | head`
-        return 0
+    args = build_parser().parse_args([*head, *argv])
+    logs.configure(args.verbosity)
+    return run_command(lambda: COMMANDS[args.command](args))
 
 
 if __name__ == "__main__":

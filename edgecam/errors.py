@@ -7,6 +7,12 @@ traceback for these.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import traceback
+from collections.abc import Callable
+
 
 class EdgecamError(Exception):
     """Base class: a failure the user can understand and fix."""
@@ -48,3 +54,35 @@ class ImageError(EdgecamError):
 
 class SourceError(EdgecamError):
     """A frame source (camera, video, folder, stream) that cannot be opened or has stopped."""
+
+
+#: Exit status after Ctrl-C (128 + SIGINT), as shells expect.
+EXIT_INTERRUPTED = 130
+
+
+def run_command(command: Callable[[], int], interrupted_hint: str = "") -> int:
+    """Run one CLI command and turn what it raises into an exit status.
+
+    An :class:`EdgecamError` becomes one ``edgecam: error:`` line (a traceback first with
+    ``-v``) and its ``exit_code``; Ctrl-C exits 130 (with ``interrupted_hint`` when given); a
+    closed stdout (``edgecam classify ... | head``) exits 0. Every command line (``edgecam``
+    and the training commands) goes through here.
+    """
+    from edgecam import logs
+
+    try:
+        return command()
+    except EdgecamError as exc:
+        if logs.verbose():
+            traceback.print_exc()
+        print(f"edgecam: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        if interrupted_hint:
+            print(f"edgecam: interrupted; {interrupted_hint}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # Python would complain again when it flushes stdout at exit.
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        return 0

@@ -1,16 +1,22 @@
-"""Headless mode: the live pipeline printing predictions and periodic stats, no display needed."""
+"""Headless mode: the live session printing predictions and periodic stats, no display needed."""
 
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import threading
 import time
 from typing import TextIO
 
-from edgecam.capture.sources import Frame, FrameSource
-from edgecam.pipeline import Pipeline, PipelineStats
+from edgecam.capture.sources import Frame
+from edgecam.defaults import STATS_EVERY_S
+from edgecam.errors import EXIT_INTERRUPTED
+from edgecam.live import LiveListener, LiveSession
+from edgecam.pipeline import PipelineStats
 from edgecam.vision.types import Classification
+
+log = logging.getLogger(__name__)
 
 
 def format_prediction(result: Classification, frame: Frame) -> str:
@@ -21,6 +27,7 @@ def format_prediction(result: Classification, frame: Frame) -> str:
         f"frame {frame.index:>5}  {top.label} {top.score:.1%}"
         + (f"  ({others})" if others else "")
         + f"  {result.timings.total_ms:.1f} ms"
+        + (f"  {frame.origin}" if frame.origin else "")
     )
 
 
@@ -37,51 +44,71 @@ def stats_dict(stats: PipelineStats) -> dict:
     return {k: round(v, 3) if isinstance(v, float) else v for k, v in vars(stats).items()}
 
 
+class TerminalPrinter(LiveListener):
+    """Writes each result (JSON lines with ``as_json``) and each status line to ``out``."""
+
+    def __init__(self, session: LiveSession, out: TextIO, as_json: bool) -> None:
+        self.session = session
+        self.out = out
+        self.as_json = as_json
+        self._write_lock = threading.Lock()
+
+    def emit(self, text: str) -> None:
+        with self._write_lock:
+            self.out.write(text + "\n")
+            self.out.flush()
+
+    def result(self, result: Classification, frame: Frame) -> None:
+        if self.as_json:
+            record = {"frame": frame.index, "source": self._source_name()}
+            if frame.origin:
+                record["image"] = frame.origin
+            self.emit(json.dumps({**record, **result.to_dict()}))
+        else:
+            self.emit(format_prediction(result, frame))
+
+    def status(self, text: str) -> None:
+        log.warning("%s", text)
+
+    def emit_stats(self, stats: PipelineStats | None, final: bool = False) -> None:
+        if stats is None:
+            return
+        if self.as_json:
+            self.emit(json.dumps({"stats": stats_dict(stats), "final": final}))
+        else:
+            self.emit(format_stats(stats).replace("[stats]", "[final]" if final else "[stats]"))
+
+    def _source_name(self) -> str:
+        source = self.session.source
+        return source.description if source is not None else (self.session.source_spec or "")
+
+
 def run_headless(
-    source: FrameSource,
-    classifier,
+    session: LiveSession,
     *,
-    max_results: int | None = None,
     as_json: bool = False,
-    stats_every_s: float = 2.0,
+    stats_every_s: float = STATS_EVERY_S,
     out: TextIO = sys.stdout,
-) -> Pipeline:
-    """Run the pipeline until the source ends, ``max_results`` or Ctrl-C; return it finished.
+) -> int:
+    """Print ``session``'s results until its source ends or fails for good, or Ctrl-C.
 
-    Predictions go to ``out`` as they come (JSON lines with ``as_json``), and a stats line every
-    ``stats_every_s`` seconds and once at the end. The caller checks ``pipeline.error``.
+    The session must be started. Predictions go to ``out`` as they come (JSON lines with
+    ``as_json``), a stats line every ``stats_every_s`` seconds and once at the end. Returns 0,
+    or :data:`EXIT_INTERRUPTED` after Ctrl-C; the caller checks ``session.error``.
     """
-    write_lock = threading.Lock()
-
-    def emit(text: str) -> None:
-        with write_lock:
-            out.write(text + "\n")
-            out.flush()
-
-    def on_result(result: Classification, frame: Frame) -> None:
-        if as_json:
-            emit(
-                json.dumps({"frame": frame.index, "source": source.description, **result.to_dict()})
-            )
-        else:
-            emit(format_prediction(result, frame))
-
-    def emit_stats(stats: PipelineStats, final: bool = False) -> None:
-        if as_json:
-            emit(json.dumps({"stats": stats_dict(stats), "final": final}))
-        else:
-            emit(format_stats(stats).replace("[stats]", "[final]" if final else "[stats]"))
-
-    pipeline = Pipeline(source, classifier, on_result=on_result, max_results=max_results)
-    pipeline.start()
+    printer = TerminalPrinter(session, out, as_json)
+    session.add_listener(printer)
+    status = 0
     next_stats = time.monotonic() + stats_every_s
     try:
-        while not pipeline.join(timeout=0.1):
+        while not session.wait(timeout=0.1):
             if stats_every_s > 0 and time.monotonic() >= next_stats:
-                emit_stats(pipeline.stats())
+                printer.emit_stats(session.stats())
                 next_stats += stats_every_s
     except KeyboardInterrupt:
-        pipeline.stop()
-        pipeline.join(timeout=2.0)
-    emit_stats(pipeline.stats(), final=True)
-    return pipeline
+        status = EXIT_INTERRUPTED
+        session.stop()
+    finally:
+        session.remove_listener(printer)
+    printer.emit_stats(session.stats(), final=True)
+    return status

@@ -151,6 +151,11 @@ class Pipeline:
             old, self.classifier = self.classifier, classifier
         return old
 
+    def with_classifier(self, change: Callable[[object], None]) -> None:
+        """Run ``change(classifier)`` between two classifications, never during one."""
+        with self._classifier_lock:
+            change(self.classifier)
+
     @property
     def running(self) -> bool:
         return any(t.is_alive() for t in self._threads)
@@ -172,7 +177,8 @@ class Pipeline:
 
     def _capture_loop(self) -> None:
         try:
-            live = self.source.kind in ("camera", "stream", "picamera")
+            live = self.source.kind.live
+            lossless = self.source.lossless
             while not self._stop.is_set():
                 if self._paused.is_set() and not live:
                     time.sleep(0.02)
@@ -184,7 +190,7 @@ class Pipeline:
                     self.ended = True
                     break
                 # Into the slot first: every step before it would make the frame older.
-                self.slot.put(frame)
+                self.slot.put(frame, wait=lossless)
                 with self._lock:
                     self._captured += 1
                     self._capture_rate.tick(frame.timestamp)

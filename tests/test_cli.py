@@ -316,9 +316,37 @@ def test_auto_falls_back_and_says_so(images):
 def test_stream_that_drops_is_one_clear_line(tmp_path, http_server):
     url, _ = http_server
     write_video(tmp_path / "s.mp4", ["green"] * 8)
-    proc = run_cli("run", "--headless", "--source", f"{url}/s.mp4", "--model", COLOR)
+    proc = run_cli(
+        "run", "--headless", "--source", f"{url}/s.mp4", "--model", COLOR, "--max-reconnects", "0"
+    )
     assert_one_line_error(proc, "stopped after 8 frames")
     assert "frame     7  green" in proc.stdout  # the frames before the drop were classified
+
+
+def test_headless_reconnects_a_dropped_stream_then_gives_up(tmp_path, http_server):
+    url, _ = http_server
+    write_video(tmp_path / "s.mp4", ["green"] * 8)
+    proc = run_cli(
+        "run",
+        "--headless",
+        "--source",
+        f"{url}/s.mp4",
+        "--model",
+        COLOR,
+        "--max-reconnects",
+        "2",
+        "--reconnect-every",
+        "0.2",
+        "--no-pace",
+    )
+    # The stream came back twice (8 frames each time), then the third drop is the error.
+    assert_one_line_error(proc, "stopped after 8 frames")
+    assert proc.stderr.count("retrying in 0.2 s") == 2
+    assert proc.stderr.count(" is back") == 2
+    assert "gave up after 2 reconnect attempts" in proc.stderr
+    frames = [line for line in proc.stdout.splitlines() if line.startswith("frame")]
+    # One connection has 8 frames (a live source may drop some): more means it reconnected.
+    assert len(frames) > 8 and all("green" in line for line in frames)
 
 
 def test_bad_arguments_get_usage_not_traceback(images):
@@ -352,11 +380,11 @@ def test_model_folder_copy_works_from_anywhere(tmp_path, images):
 
 
 def test_run_without_a_camera_plays_the_demo_clip():
-    from edgecam import cli
+    from edgecam import defaults
     from edgecam.capture import CameraSource
     from edgecam.errors import SourceError
 
-    if not cli.DEMO_CLIP.exists():
+    if not defaults.DEMO_CLIP.exists():
         pytest.skip("the demo clip is not there (make demo)")
     try:
         CameraSource(0).open().close()
@@ -370,11 +398,11 @@ def test_run_without_a_camera_plays_the_demo_clip():
 
 
 def test_default_model_classifies_the_demo_samples():
-    from edgecam import cli
+    from edgecam import defaults
 
-    if not cli.DEFAULT_MODEL.exists():
+    if not defaults.BUNDLED_MODEL.exists():
         pytest.skip("the default model is not installed")
-    samples = sorted((cli.ASSETS / "demo" / "samples").glob("*.png"))
+    samples = sorted((defaults.ASSETS / "demo" / "samples").glob("*.png"))
     assert len(samples) == 10
     proc = run_cli("classify", *map(str, samples), "--json", "--delegate", "cpu")
     assert proc.returncode == 0, proc.stderr

@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
-from conftest import FIXTURES, write_video
+from conftest import FIXTURES, REPO, write_video
 
 pytest.importorskip("PyQt6.QtWidgets", reason="PyQt6 is not installed (the gui extra)")
 pytest.importorskip("pytestqt", reason="pytest-qt is not installed")
 
-from PyQt6.QtCore import QSettings
+from PyQt6.QtCore import QSettings, QTimer
 from PyQt6.QtWidgets import QMessageBox
 
 from edgecam.config import ClassifierOptions, Delegate
 from edgecam.gui import display_problem
-from edgecam.gui import session as session_module
-from edgecam.gui.session import LiveSession
+from edgecam.gui.session import QtSession
 from edgecam.gui.settings import Settings
 from edgecam.gui.window import MainWindow
+from edgecam.live import LiveSession
 from edgecam.vision import Classifier
 
 pytestmark = pytest.mark.gui
@@ -44,9 +48,10 @@ def warnings_shown(monkeypatch):
 def make_window(qtbot, settings, tmp_path):
     created = []
 
-    def make(model=COLOR, delegate="cpu", classifier=None, **kwargs):
+    def make(model=COLOR, delegate="cpu", classifier=None, live=None, **kwargs):
         options = ClassifierOptions(model=model, delegate=delegate, top_k=3, **kwargs)
-        session = LiveSession(classifier or Classifier(options))
+        live = live or LiveSession(classifier or Classifier(options), loop_files=True)
+        session = QtSession(live)
         window = MainWindow(session, options, settings, tmp_path / "snaps")
         qtbot.addWidget(window)
         window.resize(800, 500)
@@ -59,6 +64,11 @@ def make_window(qtbot, settings, tmp_path):
         window.close()
 
 
+def captured(window) -> int:
+    stats = window.live.stats()
+    return stats.frames_captured if stats is not None else 0
+
+
 def wait_for_label(qtbot, window, label, timeout=5000):
     qtbot.waitUntil(lambda: window.predictions.top_label.text() == label, timeout=timeout)
 
@@ -66,7 +76,7 @@ def wait_for_label(qtbot, window, label, timeout=5000):
 def test_live_predictions_and_stats(qtbot, make_window, tmp_path):
     video = write_video(tmp_path / "v.mp4", ["red"] * 45 + ["blue"] * 45)
     window = make_window()
-    assert window.open_source(str(video))
+    window.open_source(str(video))
     wait_for_label(qtbot, window, "red")
     wait_for_label(qtbot, window, "blue")
     qtbot.waitUntil(
@@ -101,10 +111,12 @@ def test_switch_model_and_survive_a_broken_one(qtbot, make_window, tmp_path, war
     wait_for_label(qtbot, window, "green")
     broken = tmp_path / "broken.tflite"
     broken.write_text("not a model")
-    assert not window.load_classifier(ClassifierOptions(model=broken, delegate="cpu"))
+    window.load_classifier(ClassifierOptions(model=broken, delegate="cpu"))
+    qtbot.waitUntil(lambda: bool(warnings_shown), timeout=5000)
     assert "not a TFLite model" in warnings_shown[0]
     assert window.stats.text("model").startswith("color_float32")  # the old one stays
-    assert window.load_classifier(
+    wait_for_label(qtbot, window, "green")  # and keeps classifying
+    window.load_classifier(
         ClassifierOptions(model=FIXTURES / "bundle_int8", delegate="cpu", top_k=2)
     )
     qtbot.waitUntil(lambda: window.stats.text("model").startswith("color-fixture"), timeout=2000)
@@ -123,12 +135,15 @@ def test_switch_delegate_and_threads_at_run_time(qtbot, make_window, tmp_path, w
     window = make_window()
     window.open_source(str(video))
     window.set_threads(1)
-    assert window.stats.text("delegate") == "cpu (XNNPACK, 1 thread)"
+    qtbot.waitUntil(
+        lambda: window.stats.text("delegate") == "cpu (XNNPACK, 1 thread)", timeout=5000
+    )
     window.set_delegate(Delegate.EDGETPU)  # no Edge TPU (and a plain model): refused
-    assert warnings_shown and "Edge TPU" in warnings_shown[-1]
+    qtbot.waitUntil(lambda: bool(warnings_shown), timeout=5000)
+    assert "Edge TPU" in warnings_shown[-1]
     assert window.delegate_actions[Delegate.CPU].isChecked()
     window.set_delegate(Delegate.AUTO)
-    assert window.options.delegate is Delegate.AUTO
+    qtbot.waitUntil(lambda: window.options.delegate is Delegate.AUTO, timeout=10000)
     wait_for_label(qtbot, window, "red")
 
 
@@ -138,12 +153,14 @@ def test_switch_source_and_survive_a_bad_one(qtbot, make_window, tmp_path, warni
     window = make_window()
     window.open_source(str(red))
     wait_for_label(qtbot, window, "red")
-    assert not window.open_source(str(tmp_path / "missing.mp4"))
+    window.open_source(str(tmp_path / "missing.mp4"))
+    qtbot.waitUntil(lambda: bool(warnings_shown), timeout=5000)
     assert "source not found" in warnings_shown[0]
     wait_for_label(qtbot, window, "red")  # still running on the old source
-    assert window.open_source(str(blue))
+    window.open_source(str(blue))
     wait_for_label(qtbot, window, "blue")
-    assert window.stats.text("source") == str(blue)
+    qtbot.waitUntil(lambda: window.stats.text("source") == str(blue), timeout=2000)
+    assert window.settings.source() == str(blue)
 
 
 def test_snapshot_writes_png_and_json(qtbot, make_window, tmp_path):
@@ -166,11 +183,12 @@ def test_pause_mirror_and_fullscreen(qtbot, make_window, tmp_path):
     wait_for_label(qtbot, window, "red")
     window.pause_action.trigger()
     assert window.session.paused
-    frozen = window.session.stats().frames_captured
+    qtbot.wait(100)  # a frame read before the pause may still arrive
+    frozen = captured(window)
     qtbot.wait(300)
-    assert window.session.stats().frames_captured == frozen
+    assert captured(window) == frozen
     window.pause_action.trigger()
-    qtbot.waitUntil(lambda: window.session.stats().frames_captured > frozen, timeout=2000)
+    qtbot.waitUntil(lambda: captured(window) > frozen, timeout=2000)
     window.mirror_action.trigger()
     assert window.view.mirror and window.settings.mirror()
     window.fullscreen_action.trigger()
@@ -178,11 +196,11 @@ def test_pause_mirror_and_fullscreen(qtbot, make_window, tmp_path):
     window.fullscreen_action.trigger()
 
 
-def test_dropped_stream_retries_and_resumes(qtbot, make_window, tmp_path, http_server, monkeypatch):
-    monkeypatch.setattr(session_module, "RETRY_SECONDS", 0.3)
+def test_dropped_stream_retries_and_resumes(qtbot, make_window, tmp_path, http_server):
     url, _ = http_server
     write_video(tmp_path / "s.mp4", ["blue"] * 10)
-    window = make_window()
+    live = LiveSession(Classifier(ClassifierOptions(model=COLOR, delegate="cpu")), reconnect_s=0.3)
+    window = make_window(live=live)
     messages = []
     window.session.status.connect(messages.append)
     window.open_source(f"{url}/s.mp4")
@@ -195,7 +213,7 @@ def test_video_end_is_looped(qtbot, make_window, tmp_path):
     video = write_video(tmp_path / "short.mp4", ["red"] * 5)
     window = make_window()
     window.open_source(str(video))
-    qtbot.waitUntil(lambda: window.session.stats().frames_captured > 12, timeout=3000)
+    qtbot.waitUntil(lambda: captured(window) > 12, timeout=3000)
 
 
 def test_slow_inference_does_not_slow_the_display(qtbot, make_window, tmp_path):
@@ -222,7 +240,7 @@ def test_slow_inference_does_not_slow_the_display(qtbot, make_window, tmp_path):
     window.open_source(str(video))
     qtbot.wait(2500)
     display = window.view.display_fps()
-    stats = window.session.stats()
+    stats = window.live.stats()
     assert display > 20, display  # painted at the source's ~30 fps
     assert stats.inference_fps < 5
     assert stats.frames_dropped > 20  # inference skipped frames instead of queueing them
@@ -242,15 +260,18 @@ def test_closing_stops_every_worker_within_a_second(qtbot, make_window, tmp_path
     )
 
 
-def test_broken_settings_are_ignored_with_a_notice(settings, tmp_path):
+def test_broken_settings_are_ignored_with_a_notice(settings, tmp_path, caplog):
     settings.set("model", str(tmp_path / "gone.tflite"))
     settings.set("delegate", "quantum")
     settings.set("threads", "many")
     settings.set("threshold", "7")
-    assert settings.model() is None and settings.delegate() is None
-    assert settings.threads() is None and settings.threshold() is None
-    assert len(settings.notices) == 4
-    assert any("gone.tflite no longer exists" in n for n in settings.notices)
+    caplog.set_level("WARNING", logger="edgecam")
+    saved = settings.saved_options()
+    assert saved.model is None and saved.delegate is None
+    assert saved.threads is None and saved.threshold is None
+    notes = [r.getMessage() for r in caplog.records]
+    assert len(notes) == 4, notes
+    assert any("gone.tflite no longer exists" in n for n in notes)
     assert settings.store.value("delegate") is None  # dropped, so the notice shows once
 
 
@@ -263,3 +284,78 @@ def test_display_detection(monkeypatch):
     assert "no display" in display_problem()
     monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-0")
     assert display_problem() is None
+
+
+def test_a_slow_model_load_keeps_the_window_responsive(qtbot, make_window, tmp_path):
+    """Loading a model (seconds for a GPU probe or an Edge TPU) never blocks the event loop."""
+
+    def slow_factory(options):
+        time.sleep(1.0)
+        return Classifier(options)
+
+    video = write_video(tmp_path / "v.mp4", ["red"] * 300)
+    live = LiveSession(
+        Classifier(ClassifierOptions(model=COLOR, delegate="cpu")),
+        classifier_factory=slow_factory,
+        loop_files=True,
+    )
+    window = make_window(live=live)
+    window.open_source(str(video))
+    wait_for_label(qtbot, window, "red")
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.monotonic()))
+    timer.start(10)
+    started = time.monotonic()
+    window.load_classifier(ClassifierOptions(model=FIXTURES / "bundle_int8", delegate="cpu"))
+    assert time.monotonic() - started < 0.1  # the call returns at once
+    qtbot.waitUntil(lambda: window.stats.text("model").startswith("color-fixture"), timeout=5000)
+    timer.stop()
+    assert ticks[-1] - ticks[0] >= 0.9  # the timer ran through the whole load
+    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    assert max(gaps) < 0.1, max(gaps)
+    wait_for_label(qtbot, window, "red")  # the new model classifies the same video
+
+
+def _app_env(tmp_path) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(REPO), QT_QPA_PLATFORM="offscreen")
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")  # QSettings' file lives here
+    return env
+
+
+def test_ctrl_c_closes_the_window_and_broken_settings_are_noted(tmp_path):
+    """A real `edgecam run` window: saved settings that no longer make sense are each noted,
+    and Ctrl-C closes it like the close button (settings saved, exit 130, no traceback)."""
+    config = tmp_path / "config" / "edgecam"
+    config.mkdir(parents=True)
+    ini = config / "edgecam.conf"
+    ini.write_text(
+        "[General]\nmodel=/gone/model.tflite\ndelegate=quantum\nthreads=many\n"
+        "top_k=99\nthreshold=7\n"
+    )
+    video = write_video(tmp_path / "v.mp4", ["red"] * 60)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgecam", "-v", "run", "--source", str(video), "--model", COLOR],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_app_env(tmp_path),
+        cwd=REPO,
+    )
+    watchdog = threading.Timer(60, proc.kill)
+    watchdog.start()
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if "window open" in line:
+            break
+    time.sleep(0.5)  # a few frames through the pipeline
+    proc.send_signal(signal.SIGINT)
+    rest = proc.stderr.read()
+    status = proc.wait()
+    watchdog.cancel()
+    stderr = "".join(seen) + rest
+    assert status == 130, stderr
+    assert "Traceback" not in stderr
+    for key in ("model", "delegate", "threads", "top_k", "threshold"):
+        assert f"edgecam: note: ignored the saved {key}" in stderr, stderr
+    assert "geometry" in ini.read_text()  # closed like the close button: geometry saved

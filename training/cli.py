@@ -5,84 +5,271 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import fields
 from pathlib import Path
 
-from edgecam.errors import EdgecamError
+from edgecam import logs
+from edgecam.config import ResizeMode
+from edgecam.errors import ConfigError, run_command
+from edgecam.runtime.native import capture_native_stderr
 from training.commands import cmd_evaluate, cmd_export, cmd_train
+from training.data import IMBALANCE_THRESHOLD, SOURCE_DEFAULTS, DataConfig
+from training.export import ExportConfig
+from training.model import ARCHITECTURES, BASES, TRANSFER_ALPHA, Augmentation, ModelSpec
+from training.quantize import IO_DTYPES, MODES
+from training.train import (
+    DEFAULT_BACKBONE_WEIGHTS,
+    FINE_TUNE_LR_FACTOR,
+    OPTIMIZERS,
+    SCHEDULES,
+    STRATEGIES,
+    TrainConfig,
+)
+
+
+def _default(cls, name: str):
+    """The default of the dataclass field ``cls.name``: every default lives in its config."""
+    return next(f.default for f in fields(cls) if f.name == name)
+
+
+_EXPORT = ExportConfig()
+_FASHION = SOURCE_DEFAULTS["fashion-mnist"]
 
 
 def _data_args(p: argparse.ArgumentParser, limit_help: str) -> None:
     p.add_argument(
         "--data",
-        help="image folder (one sub-folder per class), or the Fashion-MNIST "
-        "IDX folder with --dataset fashion-mnist",
+        help="image folder (one sub-folder per class), or the Fashion-MNIST IDX folder with "
+        "--dataset fashion-mnist",
     )
-    p.add_argument("--dataset", choices=["fashion-mnist"], help="a standard dataset")
-    p.add_argument("--test-data", help="a separate test folder with the same classes")
-    p.add_argument("--val-split", type=float, default=0.1)
-    p.add_argument("--limit", type=int, help=limit_help)
+    p.add_argument(
+        "--dataset", choices=["fashion-mnist"], help="a standard dataset (default: --data)"
+    )
+    p.add_argument(
+        "--test-data",
+        help="a separate test folder with the same classes (default: a held-out split)",
+    )
+    p.add_argument(
+        "--val-split",
+        type=float,
+        default=_default(DataConfig, "val_split"),
+        help="fraction of each class held out for validation, and for test without "
+        "--test-data (default: %(default)s)",
+    )
+    p.add_argument("--limit", type=int, metavar="N", help=limit_help)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The train / export / evaluate parser; defaults come from the config dataclasses."""
     parser = argparse.ArgumentParser(prog="edgecam", description="Train, export and evaluate.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("train", help="train a MobileNet-style classifier")
-    _data_args(p, "use at most N training images (quick runs)")
-    p.add_argument("--out", required=True, type=Path, help="run folder (checkpoints, log)")
-    p.add_argument("--arch", default="mobilenet_v1", choices=["mobilenet_v1", "mobilenet_v2"])
-    p.add_argument("--alpha", type=float, default=None, help="width multiplier")
-    p.add_argument("--depth", type=int, help="blocks (V1) or stages (V2) to keep")
-    p.add_argument("--input-size", type=int, help="default 28 for fashion-mnist, else 96")
-    p.add_argument("--channels", type=int, choices=[1, 3], help="default 1 for fashion-mnist")
-    p.add_argument("--dropout", type=float, default=0.2)
-    p.add_argument("--base", choices=["mobilenet_v2"], help="transfer learning backbone")
-    p.add_argument("--weights", choices=["imagenet"], help="pretrained backbone weights")
-    p.add_argument("--fine-tune-epochs", type=int, default=0)
-    p.add_argument("--fine-tune-layers", type=int, default=30)
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--optimizer", default="adam", choices=["adam", "sgd"])
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--schedule", default="cosine", choices=["cosine", "constant"])
-    p.add_argument("--label-smoothing", type=float, default=0.0)
-    p.add_argument("--no-class-weights", action="store_true")
-    p.add_argument("--patience", type=int, default=5, help="early stopping (0: off)")
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--strategy", default="default", choices=["default", "mirrored"])
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run")
-    p.add_argument("--no-augment", action="store_true")
-    p.add_argument("--no-flip", action="store_true")
-    for name, default in (
-        ("rotation", 0.05),
-        ("zoom", 0.1),
-        ("translate", 0.1),
-        ("brightness", 0.1),
-        ("contrast", 0.1),
+    _data_args(p, "use at most N training images, for quick runs (default: all)")
+    p.add_argument(
+        "--out", required=True, type=Path, help="run folder: checkpoints, CSV log, recipe"
+    )
+    p.add_argument(
+        "--arch",
+        default=_default(ModelSpec, "arch"),
+        choices=ARCHITECTURES,
+        help="depthwise-separable (V1) or inverted-residual (V2) network (default: %(default)s)",
+    )
+    p.add_argument(
+        "--alpha",
+        type=float,
+        help=f"width multiplier (default: {_default(ModelSpec, 'alpha'):g}, "
+        f"{TRANSFER_ALPHA:g} with --base)",
+    )
+    p.add_argument(
+        "--depth", type=int, help="blocks (V1: 1-13) or stages (V2: 1-7) to keep (default: all)"
+    )
+    p.add_argument(
+        "--input-size",
+        type=int,
+        help=f"input height and width in pixels (default: {_default(DataConfig, 'input_size')}, "
+        f"{_FASHION['input_size']} for fashion-mnist)",
+    )
+    p.add_argument(
+        "--channels",
+        type=int,
+        choices=[1, 3],
+        help=f"1 (gray) or 3 (RGB) (default: {_default(DataConfig, 'channels')}, "
+        f"{_FASHION['channels']} for fashion-mnist)",
+    )
+    p.add_argument(
+        "--dropout",
+        type=float,
+        default=_default(ModelSpec, "dropout"),
+        help="dropout before the classifier layer (default: %(default)s)",
+    )
+    p.add_argument(
+        "--base",
+        choices=BASES,
+        help="train a new head on this pretrained backbone (default: none, from scratch)",
+    )
+    p.add_argument(
+        "--weights",
+        choices=[DEFAULT_BACKBONE_WEIGHTS],
+        help=f"the backbone's pretrained weights (default: {DEFAULT_BACKBONE_WEIGHTS})",
+    )
+    p.add_argument(
+        "--fine-tune-epochs",
+        type=int,
+        default=_default(TrainConfig, "fine_tune_epochs"),
+        help="with --base: then N epochs training the backbone's top layers too, at "
+        f"{FINE_TUNE_LR_FACTOR:g}x the learning rate (default: %(default)s)",
+    )
+    p.add_argument(
+        "--fine-tune-layers",
+        type=int,
+        default=_default(TrainConfig, "fine_tune_layers"),
+        help="backbone layers, from the top, that fine-tuning trains (default: %(default)s)",
+    )
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=_default(TrainConfig, "epochs"),
+        help="most epochs; early stopping may end sooner (default: %(default)s)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=_default(TrainConfig, "batch_size"),
+        help="images per training step (default: %(default)s)",
+    )
+    p.add_argument(
+        "--optimizer",
+        default=_default(TrainConfig, "optimizer"),
+        choices=OPTIMIZERS,
+        help="optimizer; sgd has Nesterov momentum 0.9 (default: %(default)s)",
+    )
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=_default(TrainConfig, "learning_rate"),
+        help="learning rate (default: %(default)s)",
+    )
+    p.add_argument(
+        "--schedule",
+        default=_default(TrainConfig, "schedule"),
+        choices=SCHEDULES,
+        help="learning rate over the epochs (default: %(default)s)",
+    )
+    p.add_argument(
+        "--label-smoothing",
+        type=float,
+        default=_default(TrainConfig, "label_smoothing"),
+        help="label smoothing of the loss, in [0, 1) (default: %(default)s)",
+    )
+    p.add_argument(
+        "--no-class-weights",
+        action="store_true",
+        help="plain loss on imbalanced data (default: class weights once the largest class "
+        f"is {IMBALANCE_THRESHOLD:g}x the smallest)",
+    )
+    p.add_argument(
+        "--patience",
+        type=int,
+        default=_default(TrainConfig, "patience"),
+        help="stop after N epochs without a better validation accuracy; 0: never "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=_default(TrainConfig, "seed"),
+        help="seed of the split, the weights and the augmentation (default: %(default)s)",
+    )
+    p.add_argument(
+        "--strategy",
+        default=_default(TrainConfig, "strategy"),
+        choices=STRATEGIES,
+        help="tf.distribute strategy; mirrored uses every GPU (default: %(default)s)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted run in --out (default: start a new run)",
+    )
+    p.add_argument(
+        "--no-augment", action="store_true", help="no augmentation at all (default: augment)"
+    )
+    p.add_argument(
+        "--no-flip", action="store_true", help="no random horizontal flips (default: flip)"
+    )
+    for name, what in (
+        ("rotation", "random rotation, a fraction of a full turn"),
+        ("zoom", "random zoom, a fraction of the size"),
+        ("translate", "random shift, a fraction of the size"),
+        ("brightness", "random brightness change, a fraction of the pixel range"),
+        ("contrast", "random contrast change, a fraction"),
     ):
-        p.add_argument(f"--{name}", type=float, default=default)
+        p.add_argument(
+            f"--{name}",
+            type=float,
+            default=_default(Augmentation, name),
+            help=f"{what}; 0: off (default: %(default)s)",
+        )
 
     p = sub.add_parser("export", help="quantize a trained run into a model bundle")
     p.add_argument("--run", required=True, type=Path, help="the run folder of `edgecam train`")
-    p.add_argument("--out", required=True, type=Path, help="bundle folder to write")
-    p.add_argument("--mode", default="int8", choices=["float32", "float16", "dynamic", "int8"])
-    p.add_argument("--io-dtype", default="uint8", choices=["uint8", "int8"])
-    p.add_argument("--calibration-samples", type=int, default=300)
-    p.add_argument("--test-limit", type=int, help="evaluate on at most N test images")
-    p.add_argument("--max-drop", type=float, default=1.0, help="accuracy points (default 1)")
-    p.add_argument("--no-edgetpu", action="store_true", help="skip the Edge TPU check/compile")
-    p.add_argument("--name", help="model name in model.json")
+    p.add_argument("--out", required=True, type=Path, help="bundle folder to write or replace")
+    p.add_argument(
+        "--mode",
+        default=_EXPORT.quantization.mode,
+        choices=MODES,
+        help="float16: float16 weights; dynamic: int8 weights; int8: full integer "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--io-dtype",
+        default=_EXPORT.quantization.io_dtype,
+        choices=IO_DTYPES,
+        help="input and output type of an int8 model (default: %(default)s)",
+    )
+    p.add_argument(
+        "--calibration-samples",
+        type=int,
+        default=_EXPORT.quantization.calibration_samples,
+        help="training images an int8 export is calibrated on (default: %(default)s)",
+    )
+    p.add_argument(
+        "--test-limit",
+        type=int,
+        metavar="N",
+        help="evaluate on at most N test images (default: all)",
+    )
+    p.add_argument(
+        "--max-drop",
+        type=float,
+        default=_EXPORT.max_drop,
+        help="accuracy points the TFLite model may lose before the export fails "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--no-edgetpu",
+        action="store_true",
+        help="skip the Edge TPU check and compile (default: done for int8)",
+    )
+    p.add_argument("--name", help="model name in model.json (default: the --out folder's name)")
     p.add_argument(
         "--resize",
-        default="stretch",
-        choices=["stretch", "crop", "letterbox"],
-        help="how the app fits frames to the input (default: stretch, as in training)",
+        default=_EXPORT.resize.value,
+        choices=[mode.value for mode in ResizeMode],
+        help="how the app fits frames to the input (default: %(default)s, as in training)",
     )
 
     p = sub.add_parser("evaluate", help="metrics, plots and a report for a model")
-    p.add_argument("--model", required=True, type=Path, help=".keras, .tflite or bundle")
-    p.add_argument("--run", type=Path, help="run folder: its data and training curves")
-    _data_args(p, "evaluate on at most N test images")
+    p.add_argument(
+        "--model", required=True, type=Path, help="a .keras checkpoint, a .tflite or a bundle"
+    )
+    p.add_argument(
+        "--run",
+        type=Path,
+        help="run folder: its data split and training curves (default: --data/--dataset)",
+    )
+    _data_args(p, "evaluate on at most N test images (default: all)")
     p.add_argument("--out", required=True, type=Path, help="report folder")
     return parser
 
@@ -90,36 +277,42 @@ def build_parser() -> argparse.ArgumentParser:
 COMMANDS = {"train": cmd_train, "export": cmd_export, "evaluate": cmd_evaluate}
 
 
+#: -v / -q, accepted anywhere on the line (``edgecam -v train ...`` forwards them here).
+_VERBOSITY_FLAGS = {
+    "-v": logs.VERBOSE,
+    "--verbose": logs.VERBOSE,
+    "-q": logs.QUIET,
+    "--quiet": logs.QUIET,
+}
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verbosity = max(
+        [_VERBOSITY_FLAGS[a] for a in argv if a in _VERBOSITY_FLAGS], default=logs.NORMAL
+    )
+    args = build_parser().parse_args([a for a in argv if a not in _VERBOSITY_FLAGS])
+    logs.configure(verbosity)
     # TensorFlow logs CUDA probing failures as errors on every CPU-only machine.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    args = build_parser().parse_args(argv)
-    if not os.environ.get("EDGECAM_VERBOSE"):
-        # TensorFlow's import prints oneDNN/CUDA notices straight to fd 2; keep them quiet.
-        from edgecam.runtime.native import capture_native_stderr
-
-        try:
-            with capture_native_stderr():
-                import tensorflow  # noqa: F401
-        except ImportError:
-            print(
-                f"edgecam: error: {args.command} needs TensorFlow, which is not installed — "
-                "pip install 'edgecam[train]' (or use .venv-train: make venv-train)",
-                file=sys.stderr,
-            )
-            return 2
     try:
-        return COMMANDS[args.command](args)
-    except EdgecamError as exc:
-        print(f"edgecam: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
+        # TensorFlow's import prints oneDNN/CUDA notices straight to fd 2; keep them quiet.
+        with capture_native_stderr():
+            import tensorflow  # noqa: F401
+    except ImportError:
         print(
-            f"edgecam: interrupted; `edgecam {args.command} ... --resume` continues a training "
-            "run from its last finished epoch",
+            f"edgecam: error: {args.command} needs TensorFlow, which is not installed — "
+            "pip install 'edgecam[train]' (or use .venv-train: make venv-train)",
             file=sys.stderr,
         )
-        return 130
+        return ConfigError.exit_code
+    return run_command(
+        lambda: COMMANDS[args.command](args),
+        interrupted_hint="`edgecam train ... --resume` continues the run from its last finished "
+        "epoch"
+        if args.command == "train"
+        else "",
+    )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,9 @@ class LatestFrameSlot(Generic[T]):
 
     ``put`` never blocks the producer: it overwrites an item nobody took and counts it as
     dropped. ``take`` blocks until there is a new item (or the slot is closed), so the consumer
-    always works on the newest frame, never on a backlog.
+    always works on the newest frame, never on a backlog. ``put(item, wait=True)`` is the
+    lossless variant for files read as fast as possible: it waits until the previous item was
+    taken, so nothing is dropped.
     """
 
     def __init__(self) -> None:
@@ -23,13 +25,18 @@ class LatestFrameSlot(Generic[T]):
         self.dropped = 0  # frames overwritten before anyone took them
         self.delivered = 0
 
-    def put(self, item: T) -> None:
-        """Store ``item`` as the newest, replacing (and counting) one not yet taken."""
+    def put(self, item: T, wait: bool = False) -> None:
+        """Store ``item`` as the newest, replacing (and counting) one not yet taken.
+
+        With ``wait``, first wait until the previous item was taken (or the slot closed).
+        """
         with self._cond:
+            while wait and self._item is not None and not self._closed:
+                self._cond.wait()
             if self._item is not None:
                 self.dropped += 1
             self._item = item
-            self._cond.notify()
+            self._cond.notify_all()
 
     def take(self, timeout: float | None = None) -> T | None:
         """Wait for and remove the newest item; None on timeout or once closed and empty."""
@@ -39,6 +46,7 @@ class LatestFrameSlot(Generic[T]):
             item, self._item = self._item, None
             if item is not None:
                 self.delivered += 1
+                self._cond.notify_all()  # a waiting lossless producer may go on
             return item
 
     def close(self) -> None:

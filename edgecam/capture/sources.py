@@ -8,6 +8,8 @@ Files and folders are paced at their frame rate by default, so they behave like 
 
 from __future__ import annotations
 
+import enum
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -15,12 +17,36 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecam.errors import SourceError
+from edgecam import logs
+from edgecam.defaults import FOLDER_FPS
+from edgecam.errors import ConfigError, SourceError
+
+log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 STREAM_SCHEMES = ("rtsp://", "rtmp://", "http://", "https://", "udp://", "tcp://")
-DEFAULT_FOLDER_FPS = 5.0
 DEFAULT_VIDEO_FPS = 30.0  # when a file does not say
+# FFmpeg (inside OpenCV) prints raw "[tcp @ 0x...]" lines for stream failures; our error says
+# it better. OpenCV reads this when its FFmpeg backend first starts; -8 is AV_LOG_QUIET.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+
+class SourceKind(str, enum.Enum):
+    """What a source is; live ones keep running while paused and are reconnected when they drop."""
+
+    CAMERA = "camera"
+    VIDEO = "video"
+    FOLDER = "folder"
+    IMAGE = "image"
+    STREAM = "stream"
+    PICAMERA = "picamera"
+
+    @property
+    def live(self) -> bool:
+        return self in (SourceKind.CAMERA, SourceKind.STREAM, SourceKind.PICAMERA)
+
+    def __str__(self) -> str:
+        return self.value
 
 
 @dataclass(frozen=True)
@@ -30,12 +56,17 @@ class Frame:
     bgr: np.ndarray
     timestamp: float  # time.monotonic() at capture
     index: int  # 0-based position in the source's output
+    origin: str | None = None  # the image file it came from (folders), else None
 
 
 class FrameSource:
-    """Base class. Subclasses implement ``_open``, ``_read`` and ``_close``."""
+    """Base class. Subclasses implement ``_open``, ``_read`` and ``_close``.
 
-    kind = "source"
+    A file source (video, folder, image) that is not paced is read losslessly by the pipeline:
+    every frame is classified, none dropped.
+    """
+
+    kind: SourceKind
 
     def __init__(self, description: str, fps: float | None = None, pace: bool = False) -> None:
         self.description = description
@@ -62,9 +93,17 @@ class FrameSource:
             return None
         if self.pace and self.fps:
             self._wait_for_slot()
-        frame = Frame(image, time.monotonic(), self.frames_read)
+        frame = Frame(image, time.monotonic(), self.frames_read, self._origin())
         self.frames_read += 1
         return frame
+
+    @property
+    def lossless(self) -> bool:
+        """True when every frame should be classified (an unpaced file source)."""
+        return not self.kind.live and not self.pace
+
+    def _origin(self) -> str | None:
+        return None
 
     def close(self) -> None:
         if self._opened:
@@ -101,7 +140,7 @@ class FrameSource:
 
 def _quiet_opencv(cv2) -> None:
     """OpenCV prints a WARN line for every camera it cannot open; our error says it better."""
-    if os.environ.get("EDGECAM_VERBOSE"):
+    if logs.verbose():
         return
     logging = getattr(cv2.utils, "logging", None)  # OpenCV >= 4.12; older ones: cv2.setLogLevel
     if logging is not None:
@@ -137,7 +176,7 @@ class _OpenCvSource(FrameSource):
 class CameraSource(_OpenCvSource):
     """A local camera by index (0 is the default webcam)."""
 
-    kind = "camera"
+    kind = SourceKind.CAMERA
 
     def __init__(self, index: int, width: int | None = None, height: int | None = None) -> None:
         super().__init__(index, f"camera {index}")
@@ -174,7 +213,7 @@ class CameraSource(_OpenCvSource):
 class VideoFileSource(_OpenCvSource):
     """A video file, paced at its own frame rate unless ``pace=False``."""
 
-    kind = "video"
+    kind = SourceKind.VIDEO
 
     def __init__(self, path: str | Path, loop: bool = False, pace: bool = True) -> None:
         self.path = Path(path)
@@ -217,7 +256,7 @@ class VideoFileSource(_OpenCvSource):
 class StreamSource(_OpenCvSource):
     """A network stream (RTSP, HTTP MJPEG or video, ...) read through OpenCV's FFmpeg."""
 
-    kind = "stream"
+    kind = SourceKind.STREAM
 
     def _open(self) -> None:
         import cv2
@@ -244,12 +283,12 @@ class StreamSource(_OpenCvSource):
 class ImageFolderSource(FrameSource):
     """The images in a folder (sorted by name), shown at ``fps``; unreadable files are skipped."""
 
-    kind = "folder"
+    kind = SourceKind.FOLDER
 
     def __init__(
         self,
         path: str | Path,
-        fps: float = DEFAULT_FOLDER_FPS,
+        fps: float = FOLDER_FPS,
         loop: bool = False,
         pace: bool = True,
     ) -> None:
@@ -258,6 +297,8 @@ class ImageFolderSource(FrameSource):
         self.loop = loop
         self._files: list[Path] = []
         self._position = 0
+        self._current: Path | None = None
+        self._warned: set[Path] = set()
 
     def _open(self) -> None:
         if not self.path.is_dir():
@@ -278,21 +319,39 @@ class ImageFolderSource(FrameSource):
         while True:
             if self._position >= len(self._files):
                 if not self.loop or misses_in_a_row >= len(self._files):
-                    return None
+                    return self._end()
                 self._position = 0
             path = self._files[self._position]
             self._position += 1
             image = cv2.imread(str(path), cv2.IMREAD_COLOR)
             if image is not None:
+                self._current = path
                 return image
             self.skipped += 1
             misses_in_a_row += 1
+            if path not in self._warned:  # once per file, also when looping
+                self._warned.add(path)
+                log.warning(
+                    "skipped %s: not a readable image (empty, corrupt or unknown format)", path
+                )
+
+    def _end(self) -> None:
+        if self.frames_read == 0 and self.skipped:
+            what = "image" if len(self._files) == 1 else f"{len(self._files)} images"
+            raise SourceError(
+                f"{self.path}: no readable image (the {what} could not be decoded)",
+                "use JPEG, PNG, BMP, WebP or TIFF files",
+            )
+        return None
+
+    def _origin(self) -> str | None:
+        return str(self._current) if self._current is not None else None
 
 
 class PiCameraSource(FrameSource):
     """The Raspberry Pi camera through Picamera2 (installed with the OS: python3-picamera2)."""
 
-    kind = "picamera"
+    kind = SourceKind.PICAMERA
 
     def __init__(self, width: int = 640, height: int = 480) -> None:
         super().__init__("Raspberry Pi camera")
@@ -343,12 +402,24 @@ def open_source(
     """Build (not yet open) the source a ``--source`` value names.
 
     ``spec``: a camera index (``0``), ``picamera``, a stream URL, an image folder, a video file,
-    or a single image file.
+    or a single image file. ``fps`` paces image folders and single images; videos and cameras
+    have their own rate, so giving it for them is an error rather than silently ignored.
 
     Raises:
         SourceError: the path does not exist.
+        ConfigError: ``fps`` for a source that has its own frame rate.
     """
     text = str(spec).strip()
+    source = _build_source(text, loop=loop, pace=pace, fps=fps)
+    if fps is not None and source.kind not in (SourceKind.FOLDER, SourceKind.IMAGE):
+        raise ConfigError(
+            f"--fps applies to image folders and images, not to a {source.kind} source",
+            "a video, camera or stream runs at its own frame rate; leave --fps out",
+        )
+    return source
+
+
+def _build_source(text: str, *, loop: bool, pace: bool, fps: float | None) -> FrameSource:
     if text.isdigit():
         return CameraSource(int(text))
     if text.lower() == "picamera":
@@ -357,19 +428,23 @@ def open_source(
         return StreamSource(text, text)
     path = Path(text).expanduser()
     if path.is_dir():
-        return ImageFolderSource(path, fps=fps or DEFAULT_FOLDER_FPS, loop=loop, pace=pace)
+        return ImageFolderSource(path, fps=fps or FOLDER_FPS, loop=loop, pace=pace)
     if not path.exists():
         raise SourceError(
             f"source not found: {text}",
             "give a camera index (0), a video file, an image folder or a URL",
         )
     if path.suffix.lower() in IMAGE_EXTENSIONS:
-        return _SingleImageSource(path, fps=fps or DEFAULT_FOLDER_FPS, loop=loop, pace=pace)
+        return SingleImageSource(path, fps=fps or FOLDER_FPS, loop=loop, pace=pace)
     return VideoFileSource(path, loop=loop, pace=pace)
 
 
-class _SingleImageSource(ImageFolderSource):
+class SingleImageSource(ImageFolderSource):
     """One image file as a (possibly looping) source."""
 
+    kind = SourceKind.IMAGE
+
     def _open(self) -> None:
+        if not self.path.is_file():
+            raise SourceError(f"image not found: {self.path}", "check the --source path")
         self._files = [self.path]

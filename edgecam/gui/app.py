@@ -1,38 +1,36 @@
-"""Start the desktop app: pick model and source (arguments, saved settings, defaults), show it."""
+"""Start the desktop app: the command line over saved settings over defaults, then the window."""
 
 from __future__ import annotations
 
-import dataclasses
+import logging
+import signal
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from PyQt6.QtCore import QStandardPaths
+from PyQt6.QtCore import QStandardPaths, QTimer
 from PyQt6.QtWidgets import QApplication
 
-from edgecam.capture.sources import VideoFileSource
-from edgecam.config import ClassifierOptions
-from edgecam.errors import EdgecamError
-from edgecam.gui.session import LiveSession
+from edgecam.defaults import RECONNECT_SECONDS
+from edgecam.errors import EXIT_INTERRUPTED, EdgecamError
+from edgecam.gui.session import QtSession
 from edgecam.gui.settings import Settings
 from edgecam.gui.window import MainWindow
-from edgecam.vision import Classifier
+from edgecam.live import LiveSession
+from edgecam.run_options import RunOptions, first_classifier
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class AppOptions:
-    """What the command line decided; None means "use the saved setting, else the default"."""
+    """What the command line decided; ``given``'s None values fall back to saved settings."""
 
-    classifier: ClassifierOptions
-    model_given: bool = False
-    top_k_given: bool = False
-    delegate_given: bool = False
-    source: str | None = None
-    threshold: float | None = None
+    given: RunOptions = field(default_factory=RunOptions)
     fullscreen: bool = False
     demo_clip: Path | None = None
-    default_model: Path | None = None
     snapshot_dir: Path | None = None
+    reconnect_s: float = RECONNECT_SECONDS
 
 
 def _snapshot_dir() -> Path:
@@ -40,96 +38,106 @@ def _snapshot_dir() -> Path:
     return Path(pictures or Path.home()) / "edgecam"
 
 
-def _classifier(opts: AppOptions, settings: Settings, notes: list[str]):
-    """The classifier to start with: saved model/delegate unless given on the command line."""
-    options = opts.classifier
-    saved_model = None if opts.model_given else settings.model()
-    saved_delegate = None if opts.delegate_given else settings.delegate()
-    saved_top_k = None if opts.top_k_given else settings.top_k()
-    saved_threads = settings.threads() if options.threads is None else None
-    candidate = dataclasses.replace(
-        options,
-        model=saved_model or options.model,
-        delegate=saved_delegate or options.delegate,
-        top_k=saved_top_k or options.top_k,
-        threads=saved_threads or options.threads,
-        # --labels belongs to the model given with it, not to a saved one.
-        labels=None if saved_model else options.labels,
-    )
-    try:
-        return Classifier(candidate), candidate
-    except EdgecamError as exc:
-        if candidate == options:
-            raise
-        notes.append(f"the saved model settings did not load ({exc.message}); using defaults")
-        return Classifier(options), options
+class _Notes(logging.Handler):
+    """Keeps the notes logged while the app starts, for the window's status bar."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
 
 
-def _start_source(
-    window: MainWindow, opts: AppOptions, settings: Settings, notes: list[str]
-) -> None:
-    if opts.source is not None:
-        window.open_source(opts.source)
-        return
-    spec = settings.source() or "0"
+def _start_source(window: MainWindow, live: LiveSession, opts: AppOptions, saved: RunOptions):
+    """The command line's source, else the saved one, camera 0 and the demo clip, in order."""
     try:
-        window.session.start(spec)
-        window.stats.set("source", spec)
-        return
-    except EdgecamError as exc:
-        reason = exc.message
-    if spec != "0":
-        notes.append(f"the saved source did not open ({reason}); trying camera 0")
-        try:
-            window.session.start("0")
-            window.stats.set("source", "0")
+        if opts.given.source is not None:
+            spec = opts.given.source
+            window.stats.set("source", spec)
+            live.start(spec)
+            window.settings.set("source", spec)
             return
-        except EdgecamError as exc:
-            reason = exc.message
-    if opts.demo_clip is not None and opts.demo_clip.exists():
-        window.session.start(VideoFileSource(opts.demo_clip, loop=True))
-        window.stats.set("source", f"demo clip ({reason})")
-        notes.append(f"{reason}: showing the demo clip {opts.demo_clip.name} instead")
-    else:
-        window.view.show_message(f"{reason}\nchoose a source in the Source menu")
-        notes.append(reason)
+        saved_first = [saved.source, "0"] if saved.source else None
+        description = live.start_default(saved_first, demo=opts.demo_clip)
+        window.stats.set("source", live.source_spec or description)
+    except EdgecamError as exc:
+        window.view.show_message(f"{exc.message}\nchoose a source in the Source menu")
+        log.warning("%s", exc)
+
+
+def _install_interrupt(app: QApplication, window: MainWindow) -> list[bool]:
+    """Ctrl-C in the terminal closes the window the way its close button does.
+
+    Python runs signal handlers only when it gets control, so a timer hands it control a few
+    times a second while Qt's event loop runs.
+    """
+    interrupted: list[bool] = []
+
+    def on_sigint(*_args) -> None:
+        interrupted.append(True)
+        window.close()
+        app.quit()
+
+    signal.signal(signal.SIGINT, on_sigint)
+    timer = QTimer(window)
+    timer.timeout.connect(lambda: None)
+    timer.start(200)
+    return interrupted
+
+
+def _log_slot_errors(kind, value, tb) -> None:
+    """An exception in a Qt slot would abort the whole app (PyQt6 calls qFatal): log it instead."""
+    log.error(
+        "unexpected error in the window: %s: %s", kind.__name__, value, exc_info=(kind, value, tb)
+    )
 
 
 def run_app(opts: AppOptions, argv0: str = "edgecam") -> int:
     """Open the window and run until it is closed. Returns the exit status."""
+    from edgecam.vision.classifier import Classifier
+
     app = QApplication.instance() or QApplication([argv0])
     app.setApplicationName("edgecam")
-    settings = Settings()
-    notes = list(settings.notices)
-    classifier, options = _classifier(opts, settings, notes)
-    notes += classifier.notices
-    threshold = opts.threshold if opts.threshold is not None else settings.threshold()
-    session = LiveSession(classifier, loop_files=True)
-    window = MainWindow(
-        session,
-        options,
-        settings,
-        opts.snapshot_dir or _snapshot_dir(),
-        threshold=0.5 if threshold is None else threshold,
-    )
-    geometry = settings.geometry()
-    if geometry is not None and not window.restoreGeometry(geometry):
-        notes.append("ignored the saved window geometry (unreadable)")
-    if geometry is None:
-        window.resize(1000, 640)
-    window.view.mirror = settings.mirror()
-    window.mirror_action.setChecked(window.view.mirror)
-    _start_source(window, opts, settings, notes)
+    notes = _Notes()
+    logging.getLogger("edgecam").addHandler(notes)
+    try:
+        settings = Settings()
+        saved = settings.saved_options()
+        classifier, options = first_classifier(opts.given, saved, Classifier)
+        merged = opts.given.over(saved)
+        live = LiveSession(
+            classifier,
+            loop_files=True,
+            reconnect_s=opts.reconnect_s,
+            threshold=merged.threshold_or_default,
+        )
+        session = QtSession(live)
+        window = MainWindow(session, options, settings, opts.snapshot_dir or _snapshot_dir())
+        geometry = settings.geometry()
+        if geometry is not None and not window.restoreGeometry(geometry):
+            log.warning("ignored the saved window geometry (unreadable)")
+        if geometry is None:
+            window.resize(1000, 640)
+        window.view.mirror = settings.mirror()
+        window.mirror_action.setChecked(window.view.mirror)
+        _start_source(window, live, opts, saved)
+    finally:
+        logging.getLogger("edgecam").removeHandler(notes)
     if opts.fullscreen:
         window.fullscreen_action.setChecked(True)
         window.toggle_fullscreen()
     window.show()
-    for note in notes:
-        print(f"edgecam: note: {note}", file=sys.stderr)
-    if notes:
-        window.notify(notes[-1])
+    if notes.lines:
+        window.notify(notes.lines[-1])
+    interrupted = _install_interrupt(app, window)
+    log.debug("window open: %s, source %s", options.model, live.source_spec)
+    previous_hook, sys.excepthook = sys.excepthook, _log_slot_errors
     try:
-        return app.exec()
+        status = app.exec()
     finally:
-        session.stop()
-        session.classifier.close()
+        sys.excepthook = previous_hook
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        session.close()
+        live.close()
+    return EXIT_INTERRUPTED if interrupted else status

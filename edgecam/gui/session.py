@@ -1,106 +1,79 @@
-"""LiveSession: the Qt face of the pipeline (source + classifier), with reconnects and swaps.
+"""QtSession: the Qt face of :class:`edgecam.live.LiveSession`, its events as signals.
 
-Worker threads never touch widgets. They store the newest frame / result here and emit a
-signal only when the GUI has consumed the previous one, so a slow GUI thread never builds a
-queue of stale frames: it always paints the newest.
+All the live logic (sources, reconnects, model swaps, pause, top-k) is in the Qt-free session;
+this adapter only turns its worker-thread callbacks into queued signals. Frames and results are
+stored as the newest and signalled only once the GUI has taken the previous one, so a slow GUI
+thread never builds a queue of stale frames: it always paints the newest.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
 
-from PyQt6.QtCore import QObject, QTimer, pyqtSignal
+from PyQt6.QtCore import QObject, pyqtSignal
 
-from edgecam.capture.sources import Frame, FrameSource, VideoFileSource, open_source
-from edgecam.errors import EdgecamError, SourceError
-from edgecam.pipeline import Pipeline, PipelineStats
+from edgecam.capture.sources import Frame
+from edgecam.config import ClassifierOptions
+from edgecam.errors import EdgecamError
+from edgecam.live import LiveListener, LiveSession
 from edgecam.vision.types import Classification
 
-RETRY_SECONDS = 3.0
-LIVE_KINDS = ("camera", "stream", "picamera")
 
-
-class LiveSession(QObject):
-    """Runs one source through one classifier and tells the GUI what happens.
+class QtSession(QObject):
+    """Signals for what a :class:`LiveSession` reports; ``live`` is the session itself.
 
     Signals:
-        frame_ready: a new frame is in ``latest_frame`` (emitted at most once per GUI pickup).
+        frame_ready: a new frame is in ``latest_frame`` (emitted at most once per pickup).
         result_ready: a new result is in ``latest_result``.
         status: a one-line message for the status bar.
-        source_failed: a source error the session could not recover from (message).
+        source_opened: (spec, description) the session switched to.
+        source_rejected: (spec, message) could not be opened; the previous source runs on.
+        source_failed: the running source failed for good (message).
+        model_ready: a new classifier is in use.
+        model_failed: (options, message) the model did not load; the previous one stays.
+        note: an ``edgecam`` log warning, for the status bar.
     """
 
     frame_ready = pyqtSignal()
     result_ready = pyqtSignal()
     status = pyqtSignal(str)
+    source_opened = pyqtSignal(str, str)
+    source_rejected = pyqtSignal(str, str)
     source_failed = pyqtSignal(str)
-    _pipeline_ended = pyqtSignal()
-    _reconnected = pyqtSignal(object, str, int)  # source or None, error, generation
+    model_ready = pyqtSignal()
+    model_failed = pyqtSignal(object, str)
+    note = pyqtSignal(str)
 
-    def __init__(self, classifier, loop_files: bool = True, parent=None) -> None:
+    def __init__(self, live: LiveSession, parent=None) -> None:
         super().__init__(parent)
-        self.classifier = classifier
-        self.loop_files = loop_files
-        self.source_spec: str | None = None
-        self.pipeline: Pipeline | None = None
+        self.live = live
         self.latest_frame: Frame | None = None
-        self.latest_result: tuple[Classification, Frame] | None = None
         self._frame_pending = threading.Event()
         self._result_pending = threading.Event()
-        self._retry = QTimer(self)
-        self._retry.setSingleShot(True)
-        self._retry.timeout.connect(self._reconnect)
-        self._pipeline_ended.connect(self._on_pipeline_ended)
-        self._reconnected.connect(self._on_reconnected)
-        self._generation = 0  # bumped by start/stop: late reconnect results are ignored
+        self._listener = _Forwarder(self)
+        live.add_listener(self._listener)
+        self._log_handler = _NoteHandler(self.note)
+        logging.getLogger("edgecam").addHandler(self._log_handler)
 
-    # -- control ---------------------------------------------------------------------------
+    # -- what the window asks ---------------------------------------------------------------
 
-    def start(self, spec: str | FrameSource) -> None:
-        """Switch to the source ``spec`` names. Raises SourceError if it cannot be opened."""
-        source = spec if isinstance(spec, FrameSource) else open_source(spec, loop=self.loop_files)
-        if isinstance(source, VideoFileSource):
-            source.loop = self.loop_files
-        if source.kind == "camera" and self.source_kind == "camera":
-            self.stop()  # one camera may not open while another holds the same device
-        source.open()  # otherwise fail here, before the running source is stopped
-        self.stop()
-        self.source_spec = spec if isinstance(spec, str) else source.description
-        self._run(source)
+    @property
+    def classifier(self):
+        return self.live.classifier
 
-    def stop(self) -> None:
-        """Stop the workers (within a second; the capture thread closes the source)."""
-        self._generation += 1
-        self._retry.stop()
-        if self.pipeline is not None:
-            self.pipeline.on_result = self.pipeline.on_frame = None
-            self.pipeline.stop()
-            self.pipeline.join(timeout=1.0)
-            self.pipeline = None
+    @property
+    def latest_result(self) -> tuple[Classification, Frame] | None:
+        return self.live.latest_result
 
-    def pause(self, paused: bool) -> None:
-        if self.pipeline is not None:
-            self.pipeline.pause(paused)
+    @property
+    def source_spec(self) -> str | None:
+        return self.live.source_spec
 
     @property
     def paused(self) -> bool:
-        return self.pipeline is not None and self.pipeline.paused
-
-    def swap_classifier(self, classifier) -> None:
-        """Use ``classifier`` from the next frame on and close the previous one."""
-        old = self.classifier
-        self.classifier = classifier
-        if self.pipeline is not None:
-            self.pipeline.swap_classifier(classifier)
-        if old is not None and old is not classifier:
-            old.close()
-
-    def stats(self) -> PipelineStats | None:
-        return self.pipeline.stats() if self.pipeline is not None else None
-
-    @property
-    def source_kind(self) -> str | None:
-        return self.pipeline.source.kind if self.pipeline is not None else None
+        return self.live.paused
 
     def take_frame(self) -> Frame | None:
         """The newest frame, for the GUI thread; re-arms ``frame_ready``."""
@@ -109,24 +82,15 @@ class LiveSession(QObject):
 
     def take_result(self) -> tuple[Classification, Frame] | None:
         self._result_pending.clear()
-        return self.latest_result
+        return self.live.latest_result
 
-    # -- worker side -----------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop the session's workers and stop listening (the classifier stays open)."""
+        logging.getLogger("edgecam").removeHandler(self._log_handler)
+        self.live.remove_listener(self._listener)
+        self.live.stop()
 
-    def _run(self, source: FrameSource) -> None:
-        pipeline = Pipeline(
-            source, self.classifier, on_result=self._on_result, on_frame=self._on_frame
-        )
-        self.pipeline = pipeline
-        pipeline.start()
-        threading.Thread(
-            target=self._watch, args=(pipeline,), daemon=True, name="edgecam-watch"
-        ).start()
-
-    def _watch(self, pipeline: Pipeline) -> None:
-        pipeline.join()
-        if pipeline is self.pipeline:
-            self._pipeline_ended.emit()
+    # -- worker side (any thread) ------------------------------------------------------------
 
     def _on_frame(self, frame: Frame) -> None:
         self.latest_frame = frame
@@ -134,56 +98,57 @@ class LiveSession(QObject):
             self._frame_pending.set()
             self.frame_ready.emit()
 
-    def _on_result(self, result: Classification, frame: Frame) -> None:
-        self.latest_result = (result, frame)
+    def _on_result(self) -> None:
         if not self._result_pending.is_set():
             self._result_pending.set()
             self.result_ready.emit()
 
-    # -- endings and reconnects (GUI thread) -------------------------------------------------
 
-    def _on_pipeline_ended(self) -> None:
-        pipeline = self.pipeline
-        if pipeline is None or pipeline.running:
-            return
-        error = pipeline.error
-        if error is None:
-            if pipeline.ended:
-                self.status.emit(
-                    f"{pipeline.source.description} ended ({pipeline.source.frames_read} frames)"
-                )
-            return
-        if isinstance(error, SourceError) and pipeline.source.kind in LIVE_KINDS:
-            self.status.emit(f"{error.message}; retrying every {RETRY_SECONDS:g} s")
-            self._retry.start(int(RETRY_SECONDS * 1000))
-            return
-        self.source_failed.emit(str(error))
+class _Forwarder(LiveListener):
+    """Turns the session's callbacks into the adapter's signals."""
 
-    def _reconnect(self) -> None:
-        """Try the source again in a worker thread: opening a stream can block for seconds."""
-        spec, generation = self.source_spec, self._generation
-        if spec is None:
-            return
+    def __init__(self, qt: QtSession) -> None:
+        self.qt = qt
 
-        def attempt() -> None:
-            try:
-                source = open_source(spec, loop=self.loop_files).open()
-            except EdgecamError as exc:
-                self._reconnected.emit(None, exc.message, generation)
-                return
-            self._reconnected.emit(source, "", generation)
+    def frame(self, frame: Frame) -> None:
+        self.qt._on_frame(frame)
 
-        threading.Thread(target=attempt, daemon=True, name="edgecam-reconnect").start()
+    def result(self, result: Classification, frame: Frame) -> None:
+        self.qt._on_result()
 
-    def _on_reconnected(self, source, error: str, generation: int) -> None:
-        if generation != self._generation:  # the user switched sources meanwhile
-            if source is not None:
-                source.close()
+    def status(self, text: str) -> None:
+        self.qt.status.emit(text)
+
+    def source_opened(self, spec: str, description: str) -> None:
+        self.qt.source_opened.emit(spec, description)
+
+    def source_rejected(self, spec: str, error: EdgecamError) -> None:
+        self.qt.source_rejected.emit(spec, str(error))
+
+    def finished(self, error: EdgecamError | None) -> None:
+        if error is not None:
+            self.qt.source_failed.emit(str(error))
             return
-        if source is None:
-            self.status.emit(f"{error}; retrying every {RETRY_SECONDS:g} s")
-            self._retry.start(int(RETRY_SECONDS * 1000))
-            return
-        self.pipeline = None
-        self._run(source)
-        self.status.emit(f"{source.description} is back")
+        source = self.qt.live.source
+        if source is not None and self.qt.live.ended:
+            noun = "frame" if source.frames_read == 1 else "frames"
+            self.qt.status.emit(f"{source.description} ended ({source.frames_read} {noun})")
+
+    def model_ready(self, classifier) -> None:
+        self.qt.model_ready.emit()
+
+    def model_failed(self, options: ClassifierOptions, error: EdgecamError) -> None:
+        self.qt.model_failed.emit(options, str(error))
+
+
+class _NoteHandler(logging.Handler):
+    """Forwards edgecam's notes (log warnings) to a signal: safe from any thread."""
+
+    def __init__(self, signal) -> None:
+        super().__init__(logging.WARNING)
+        self.signal = signal
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # RuntimeError: the QObject is already gone (interpreter shutdown).
+        with contextlib.suppress(RuntimeError):
+            self.signal.emit(record.getMessage())

@@ -1,29 +1,43 @@
 """Settings that persist between runs (QSettings), read defensively.
 
 A saved value that no longer makes sense (a deleted model, an unknown delegate, a corrupt
-geometry) is dropped with a notice; it never stops the app from starting.
+geometry) is dropped with a note in the log; it never stops the app from starting.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from PyQt6.QtCore import QByteArray, QSettings
 
 from edgecam.config import ClassifierOptions, Delegate
 from edgecam.errors import ConfigError
+from edgecam.run_options import RunOptions
+
+log = logging.getLogger(__name__)
 
 
 class Settings:
-    """Typed access to the app's QSettings; ``notices`` collects what was ignored and why."""
+    """Typed access to the app's QSettings."""
 
     def __init__(self, qsettings: QSettings | None = None) -> None:
         self.store = qsettings or QSettings("edgecam", "edgecam")
-        self.notices: list[str] = []
 
     def _drop(self, key: str, why: str) -> None:
-        self.notices.append(f"ignored the saved {key} ({why})")
+        log.warning("ignored the saved %s (%s)", key, why)
         self.store.remove(key)
+
+    def saved_options(self) -> RunOptions:
+        """The saved layer of the option precedence (every value checked, broken ones dropped)."""
+        return RunOptions(
+            model=self.model(),
+            delegate=self.delegate(),
+            threads=self.threads(),
+            top_k=self.top_k(),
+            source=self.source(),
+            threshold=self.threshold(),
+        )
 
     def model(self) -> Path | None:
         value = self.store.value("model")

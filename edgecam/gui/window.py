@@ -20,12 +20,10 @@ from PyQt6.QtWidgets import (
 )
 
 from edgecam.config import ClassifierOptions, Delegate
-from edgecam.errors import EdgecamError
 from edgecam.files import atomic_write_bytes, atomic_write_text
-from edgecam.gui.session import LiveSession
+from edgecam.gui.session import QtSession
 from edgecam.gui.settings import Settings
 from edgecam.gui.widgets import PredictionPanel, StatsPanel, VideoView
-from edgecam.vision import Classifier
 
 VIDEO_FILTER = "Videos (*.mp4 *.avi *.mkv *.mov *.mjpg *.webm);;All files (*)"
 MODEL_FILTER = "TFLite models (*.tflite);;All files (*)"
@@ -40,26 +38,31 @@ def list_cameras(limit: int = 8) -> list[int]:
 
 
 class MainWindow(QMainWindow):
-    """Live classification window around a :class:`LiveSession`."""
+    """Live classification window around a :class:`QtSession`.
+
+    Nothing slow runs on the GUI thread: models load and sources open in the session's worker
+    threads, and the window updates when their signals arrive.
+    """
 
     def __init__(
         self,
-        session: LiveSession,
+        session: QtSession,
         options: ClassifierOptions,
         settings: Settings,
         snapshot_dir: Path,
-        threshold: float = 0.5,
     ) -> None:
         super().__init__()
         self.session = session
+        self.live = session.live
         self.options = options
+        self._loading: ClassifierOptions | None = None
         self.settings = settings
         self.snapshot_dir = snapshot_dir
         self.setWindowTitle("edgecam")
         self.view = VideoView()
         self.setCentralWidget(self.view)
         self.predictions = PredictionPanel(min(options.top_k, len(session.classifier.labels)))
-        self.predictions.threshold = threshold
+        self.predictions.threshold = self.live.threshold
         self.stats = StatsPanel()
         for title, widget in (("Predictions", self.predictions), ("Stats", self.stats)):
             dock = QDockWidget(title, self)
@@ -72,7 +75,12 @@ class MainWindow(QMainWindow):
         session.frame_ready.connect(self._on_frame)
         session.result_ready.connect(self._on_result)
         session.status.connect(self.notify)
+        session.note.connect(self.notify)
         session.source_failed.connect(self._on_source_failed)
+        session.source_opened.connect(self._on_source_opened)
+        session.source_rejected.connect(self._on_source_rejected)
+        session.model_ready.connect(self._on_model_ready)
+        session.model_failed.connect(self._on_model_failed)
         self._stats_timer = QTimer(self)
         self._stats_timer.timeout.connect(self._update_stats)
         self._stats_timer.start(500)
@@ -170,22 +178,26 @@ class MainWindow(QMainWindow):
 
     # -- model and inference settings ------------------------------------------------------
 
-    def load_classifier(self, options: ClassifierOptions) -> bool:
-        """Build a classifier from ``options`` and swap it in; on failure keep the current one."""
-        try:
-            classifier = Classifier(options)
-        except EdgecamError as exc:
-            QMessageBox.warning(self, "edgecam", f"Could not load the model.\n\n{exc}")
-            self.notify(f"model not changed: {exc.message}")
-            return False
-        self.options = options
-        self.session.swap_classifier(classifier)
-        self.predictions.set_rows(min(options.top_k, len(classifier.labels)))
+    def load_classifier(self, options: ClassifierOptions) -> None:
+        """Load ``options``' model in the background; swap it in when ready, else keep the old."""
+        self._loading = options
+        self.notify(f"loading {options.model.name} on {options.delegate}...")
+        self.live.load_model(options)
+
+    def _on_model_ready(self) -> None:
+        if self._loading is not None:
+            self.options, self._loading = self._loading, None
+        classifier = self.session.classifier
+        self.predictions.set_rows(min(self.options.top_k, len(classifier.labels)))
         self._describe_classifier()
-        for notice in classifier.notices:
-            self.notify(notice)
-        self.settings.remember_options(options)
-        return True
+        self.notify(f"model: {classifier.name} on {classifier.delegate}")
+        self.settings.remember_options(self.options)
+
+    def _on_model_failed(self, options: ClassifierOptions, message: str) -> None:
+        self._loading = None
+        QMessageBox.warning(self, "edgecam", f"Could not load the model.\n\n{message}")
+        self.notify(f"model not changed: {message}")
+        self._describe_classifier()  # put the check marks back on what is in use
 
     def _describe_classifier(self) -> None:
         clf = self.session.classifier
@@ -226,8 +238,7 @@ class MainWindow(QMainWindow):
             self.load_classifier(dataclasses.replace(self.options, labels=Path(path)))
 
     def set_delegate(self, delegate: Delegate) -> None:
-        if not self.load_classifier(dataclasses.replace(self.options, delegate=delegate)):
-            self._describe_classifier()  # put the check mark back on the delegate in use
+        self.load_classifier(dataclasses.replace(self.options, delegate=delegate))
 
     def set_threads(self, threads: int) -> None:
         self.load_classifier(dataclasses.replace(self.options, threads=threads))
@@ -242,9 +253,8 @@ class MainWindow(QMainWindow):
     def set_top_k(self, k: int) -> None:
         """Show ``k`` predictions; only the post-processing changes, the model stays loaded."""
         self.options = dataclasses.replace(self.options, top_k=k)
-        classifier = self.session.classifier
-        classifier.postprocess.top_k = k
-        self.predictions.set_rows(min(k, len(classifier.labels)))
+        self.live.set_top_k(k)
+        self.predictions.set_rows(min(k, len(self.session.classifier.labels)))
         self.settings.remember_options(self.options)
 
     def choose_threshold(self) -> None:
@@ -258,23 +268,31 @@ class MainWindow(QMainWindow):
             2,
         )
         if ok:
-            self.predictions.threshold = value
-            self.settings.set("threshold", value)
+            self.set_threshold(value)
+
+    def set_threshold(self, value: float) -> None:
+        self.live.set_threshold(value)
+        self.predictions.threshold = value
+        self.settings.set("threshold", value)
 
     # -- sources -----------------------------------------------------------------------------
 
-    def open_source(self, spec: str) -> bool:
-        try:
-            self.session.start(spec)
-        except EdgecamError as exc:
-            QMessageBox.warning(self, "edgecam", f"Could not open the source.\n\n{exc}")
-            self.notify(f"source not changed: {exc.message}")
-            return False
-        self.view.show_message(f"waiting for {spec}...")
+    def open_source(self, spec: str) -> None:
+        """Switch to ``spec`` in the background; the current source runs until it opens."""
+        self.notify(f"opening {spec}...")
+        self.live.switch_source(spec)
+
+    def _on_source_opened(self, spec: str, description: str) -> None:
+        self.view.show_message(f"waiting for {description}...")
         self.stats.set("source", spec)
         self.settings.set("source", spec)
         self.pause_action.setChecked(False)
-        return True
+        self.live.pause(False)
+        self.notify(f"source: {description}")
+
+    def _on_source_rejected(self, spec: str, message: str) -> None:
+        QMessageBox.warning(self, "edgecam", f"Could not open the source.\n\n{message}")
+        self.notify(f"source not changed: {message}")
 
     def choose_video(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open a video", "", VIDEO_FILTER)
@@ -298,7 +316,7 @@ class MainWindow(QMainWindow):
     # -- view ------------------------------------------------------------------------------
 
     def toggle_pause(self) -> None:
-        self.session.pause(self.pause_action.isChecked())
+        self.live.pause(self.pause_action.isChecked())
         self.notify("paused" if self.pause_action.isChecked() else "resumed")
 
     def toggle_mirror(self) -> None:
@@ -360,7 +378,7 @@ class MainWindow(QMainWindow):
 
     def _update_stats(self) -> None:
         self.stats.set("display", f"{self.view.display_fps():.1f} fps")
-        stats = self.session.stats()
+        stats = self.live.stats()
         latest = self.session.latest_result
         if stats is not None:
             self.stats.set("inference", f"{stats.inference_fps:.1f} fps")
@@ -378,5 +396,5 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:
         self._stats_timer.stop()
         self.settings.set_geometry(self.saveGeometry())
-        self.session.stop()
+        self.session.close()
         event.accept()

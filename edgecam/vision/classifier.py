@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import time
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from edgecam.vision.postprocess import Postprocessor, outputs_are_probabilities
 from edgecam.vision.preprocess import Preprocessor
 from edgecam.vision.types import Classification, Timings
 
+log = logging.getLogger(__name__)
 _SUPPORTED_DTYPES = ("float32", "uint8", "int8")
 
 
@@ -50,25 +53,27 @@ def check_classifier_shape(engine: Engine, model: Path) -> int:
     return int(max(out.shape))
 
 
-def align_labels(files: ModelFiles, num_classes: int, notices: list[str]) -> list[str]:
+def align_labels(files: ModelFiles, num_classes: int) -> list[str]:
     """Labels with exactly one name per output.
 
     A file one short of the outputs is the classic ImageNet case (1001 outputs, index 0 is
     ``background``): the background label is added and the user told. No labels at all gives
-    ``class_N`` names. Any other mismatch is an error.
+    ``class_N`` names. Any other mismatch is an error. What was assumed is logged as a note.
     """
     labels = files.labels
     if labels is None:
-        notices.append(
-            f"no labels found for {files.model.name}: showing class numbers (give --labels FILE)"
+        log.warning(
+            "no labels found for %s: showing class numbers (give --labels FILE)", files.model.name
         )
         return [f"class_{i}" for i in range(num_classes)]
     if len(labels) == num_classes:
         return list(labels)
     if len(labels) == num_classes - 1:
-        notices.append(
-            f"{files.labels_origin} has {len(labels)} labels for {num_classes} "
-            "outputs: assuming index 0 is 'background'"
+        log.warning(
+            "%s has %d labels for %d outputs: assuming index 0 is 'background'",
+            files.labels_origin,
+            len(labels),
+            num_classes,
         )
         return ["background", *labels]
     raise LabelsError(
@@ -91,15 +96,13 @@ class Classifier:
 
     def __init__(self, options: ClassifierOptions) -> None:
         self.options = options
-        #: Things the user should know (fallbacks, assumed labels), one line each.
-        self.notices: list[str] = []
         self.files = resolve_model(options.model, options.labels)
-        self.engine = open_engine(self.files, options, self.notices)
+        self.engine = open_engine(self.files, options.engine_options())
         try:
             num_classes = check_classifier_shape(self.engine, self.files.model)
             if self.files.spec is not None:
                 self.files.spec.check_num_classes(num_classes, self.files.model)
-            self.labels = align_labels(self.files, num_classes, self.notices)
+            self.labels = align_labels(self.files, num_classes)
             spec = self.files.spec
             self.preprocess = Preprocessor(
                 self.input_spec,
@@ -161,13 +164,10 @@ class Classifier:
         timings = Timings((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3)
         return Classification(categories, timings, frame_timestamp, frame_index)
 
-    def classify_file(self, path: str | Path) -> Classification:
-        """Read an image file and classify it.
-
-        Raises:
-            ImageError: the file is missing, unreadable or not an image.
-        """
-        return self.classify(read_image(path))
+    def set_top_k(self, k: int) -> None:
+        """Return ``k`` predictions from now on (not while another thread classifies)."""
+        self.options = dataclasses.replace(self.options, top_k=k)
+        self.postprocess.top_k = k
 
     def close(self) -> None:
         """Release the model; the classifier cannot be used afterwards."""
