@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import enum
-import os
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgecam.errors import ConfigError
+
+if TYPE_CHECKING:
+    from edgecam.runtime.options import EngineOptions
 
 
 class _Choice(str, enum.Enum):
@@ -56,8 +58,6 @@ class ResizeMode(_Choice):
     LETTERBOX = "letterbox"  # fit inside, pad the rest with black
 
 
-_EDGETPU_DEVICE = re.compile(r"^(usb|pci)(:\d+)?$")
-
 #: Environment variable naming a classic GPU delegate library (libtensorflowlite_gpu_delegate.so).
 GPU_DELEGATE_ENV = "EDGECAM_GPU_DELEGATE"
 
@@ -88,24 +88,31 @@ class ClassifierOptions:
     gpu_delegate_library: Path | None = None
     resize: ResizeMode | None = None
 
+    #: The engine part of these options, built (and so validated) at construction.
+    _engine: EngineOptions = field(init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "model", Path(self.model))
         if self.labels is not None:
             object.__setattr__(self, "labels", Path(self.labels))
-        object.__setattr__(self, "delegate", Delegate.parse(self.delegate))
-        object.__setattr__(self, "runtime", Runtime.parse(self.runtime))
+        # Imported here: edgecam.runtime.options imports this module's enums.
+        from edgecam.runtime.options import EngineOptions
+
+        engine = EngineOptions(
+            delegate=self.delegate,
+            runtime=self.runtime,
+            threads=self.threads,
+            edgetpu_device=self.edgetpu_device,
+            gpu_delegate_library=self.gpu_delegate_library,
+        )
+        for name in ("delegate", "runtime", "gpu_delegate_library"):
+            object.__setattr__(self, name, getattr(engine, name))
+        object.__setattr__(self, "_engine", engine)
         if self.resize is not None:
             object.__setattr__(self, "resize", ResizeMode.parse(self.resize))
-        if self.threads is not None and not 1 <= self.threads <= 64:
-            raise ConfigError(
-                f"--threads must be between 1 and 64, got {self.threads}",
-                f"this machine has {os.cpu_count()} CPU cores",
-            )
         if self.top_k < 1:
             raise ConfigError(f"--top-k must be at least 1, got {self.top_k}")
-        if self.edgetpu_device is not None and not _EDGETPU_DEVICE.match(self.edgetpu_device):
-            raise ConfigError(
-                f"unknown Edge TPU device '{self.edgetpu_device}'", "use usb, usb:N, pci or pci:N"
-            )
-        gpu_lib = self.gpu_delegate_library or os.environ.get(GPU_DELEGATE_ENV) or None
-        object.__setattr__(self, "gpu_delegate_library", Path(gpu_lib) if gpu_lib else None)
+
+    def engine_options(self) -> EngineOptions:
+        """What :func:`edgecam.runtime.engine.open_engine` needs: delegate, runtime, settings."""
+        return self._engine

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 
 import pytest
 from conftest import FIXTURES, HAS_LITERT, has_module, solid
 
+from edgecam.bundle import resolve_model
 from edgecam.config import ClassifierOptions, Delegate, Runtime
-from edgecam.errors import ConfigError, DelegateError, RuntimeNotFoundError
+from edgecam.errors import ConfigError, DelegateError, ModelError, RuntimeNotFoundError
+from edgecam.runtime import delegates
 from edgecam.runtime.backends import available_runtimes, load_backend
 from edgecam.runtime.delegates import (
+    DELEGATES,
+    DelegateEntry,
     edgetpu_library_name,
     is_edgetpu_compiled,
     load_edgetpu_delegate,
 )
+from edgecam.runtime.delegates.cpu import Cpu
+from edgecam.runtime.engine import EngineOptions, open_engine
+from edgecam.runtime.interpreter import interpreter_engine
 from edgecam.vision import Classifier
 
 needs_litert = pytest.mark.skipif(not HAS_LITERT, reason="ai-edge-litert is not installed here")
@@ -22,6 +30,18 @@ needs_litert = pytest.mark.skipif(not HAS_LITERT, reason="ai-edge-litert is not 
 
 def options(model="color_float32.tflite", **kwargs) -> ClassifierOptions:
     return ClassifierOptions(model=FIXTURES / model, **kwargs)
+
+
+@pytest.fixture
+def notes(caplog, monkeypatch):
+    """The edgecam logger's warnings, whatever logging setup an earlier test left behind."""
+    monkeypatch.setattr(logging.getLogger("edgecam"), "propagate", True)
+    caplog.set_level(logging.WARNING, logger="edgecam")
+    return caplog
+
+
+def warnings_of(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
 
 
 def test_auto_runtime_is_the_first_installed():
@@ -76,13 +96,15 @@ def test_auto_with_a_bare_edgetpu_model_cannot_fall_back():
         Classifier(options("edgetpu_like.tflite", delegate="auto"))
 
 
-def test_auto_falls_back_from_edgetpu_variant_to_cpu(tmp_path):
+def test_auto_falls_back_from_edgetpu_variant_to_cpu(tmp_path, notes):
     shutil.copytree(FIXTURES / "bundle_int8", tmp_path / "b")
     shutil.copy(FIXTURES / "edgetpu_like.tflite", tmp_path / "b" / "model_edgetpu.tflite")
     with Classifier(ClassifierOptions(model=tmp_path / "b", delegate="auto")) as clf:
         assert clf.engine.delegate is not Delegate.EDGETPU
-        assert any(n.startswith("Edge TPU not used") for n in clf.notices)
         assert clf.classify(solid("red")).top.label == "red"
+    (edgetpu,) = [r for r in notes.records if r.getMessage().startswith("Edge TPU not used")]
+    assert "Edge TPU library libedgetpu" in edgetpu.getMessage()
+    assert edgetpu.name == "edgecam.runtime.engine"
 
 
 def test_missing_classic_gpu_delegate_library(tmp_path):
@@ -120,22 +142,42 @@ def test_explicit_gpu_without_a_gpu_is_an_error(capfd):
 
 
 @needs_litert
-def test_auto_falls_back_to_cpu_and_says_so():
+def test_auto_falls_back_to_cpu_and_says_so(notes):
     if _gpu_available():
         pytest.skip("this machine has a working GPU accelerator")
+    notes.clear()
     with Classifier(options(delegate="auto")) as clf:
         assert clf.engine.delegate is Delegate.CPU
-        assert any(n.startswith("GPU not used") for n in clf.notices)
+        assert clf.engine.description.startswith("cpu (XNNPACK, ")
         assert clf.classify(solid("blue")).top.label == "blue"
+    assert warnings_of(notes) == [
+        "GPU not used: the GPU accelerator could not start (no GPU adapter found); "
+        "running on the CPU"
+    ]
+
+
+@pytest.mark.skipif(not has_module("tflite_runtime"), reason="tflite-runtime is not installed")
+def test_auto_on_tflite_runtime_says_the_gpu_needs_litert(notes):
+    with Classifier(options(delegate="auto", runtime="tflite_runtime")) as clf:
+        assert clf.engine.delegate is Delegate.CPU
+        assert clf.classify(solid("red")).top.label == "red"
+    (line,) = warnings_of(notes)
+    assert line.startswith("GPU not used: the GPU needs ai-edge-litert's accelerator, not ")
+    assert line.endswith("; running on the CPU")
 
 
 @needs_litert
-def test_gpu_runs_for_real_when_present():
+def test_gpu_runs_for_real_when_present(notes):
     if not _gpu_available():
         pytest.skip("no GPU with Vulkan drivers on this machine")
     with Classifier(options(delegate="gpu")) as clf:
         assert clf.engine.delegate is Delegate.GPU
+        assert clf.engine.description == "gpu (LiteRT WebGPU accelerator)"
         assert clf.classify(solid("green")).top.label == "green"
+    notes.clear()
+    with Classifier(options(delegate="auto")) as clf:  # auto takes the GPU, silently
+        assert clf.engine.delegate is Delegate.GPU
+    assert warnings_of(notes) == []
 
 
 @pytest.mark.hardware
@@ -145,3 +187,172 @@ def test_edgetpu_delegate_loads_when_present():
     except DelegateError as exc:
         pytest.skip(f"no Edge TPU here: {exc.message}")
     assert delegate is not None
+
+
+# --- the delegate table ------------------------------------------------------------------------
+
+
+def test_table_order_is_edgetpu_gpu_cpu():
+    assert [e.name for e in DELEGATES] == ["edgetpu", "gpu-library", "gpu-compiled", "cpu"]
+    assert [e.delegate for e in DELEGATES] == [
+        Delegate.EDGETPU,
+        Delegate.GPU,
+        Delegate.GPU,
+        Delegate.CPU,
+    ]
+    # Every explicit choice but auto has an entry.
+    assert {e.delegate for e in DELEGATES} == set(Delegate) - {Delegate.AUTO}
+
+
+def test_the_last_entry_applies_to_every_model():
+    last = DELEGATES[-1]
+    for model in ("color_float32.tflite", "edgetpu_like.tflite", "bundle_int8"):
+        for engine in (EngineOptions(), EngineOptions(gpu_delegate_library="/x/libgpu.so")):
+            assert last.applies(resolve_model(FIXTURES / model), engine)
+
+
+def test_which_entries_apply(tmp_path):
+    plain = resolve_model(FIXTURES / "color_uint8.tflite")
+    bare = resolve_model(FIXTURES / "edgetpu_like.tflite")
+    shutil.copytree(FIXTURES / "bundle_int8", tmp_path / "b")
+    shutil.copy(FIXTURES / "edgetpu_like.tflite", tmp_path / "b" / "model_edgetpu.tflite")
+    variant = resolve_model(tmp_path / "b")
+
+    def applying(files, **kwargs):
+        return [e.name for e in DELEGATES if e.applies(files, EngineOptions(**kwargs))]
+
+    assert applying(plain) == ["gpu-compiled", "cpu"]
+    assert applying(bare) == ["edgetpu", "gpu-compiled", "cpu"]
+    assert applying(variant) == ["edgetpu", "gpu-compiled", "cpu"]
+    assert applying(plain, gpu_delegate_library="/x/libgpu.so") == ["gpu-library", "cpu"]
+
+
+def test_descriptions():
+    by_name = {e.name: e for e in DELEGATES}
+    assert by_name["cpu"].describe(EngineOptions(threads=2)) == "cpu (XNNPACK, 2 threads)"
+    assert by_name["cpu"].describe(EngineOptions(threads=1)) == "cpu (XNNPACK, 1 thread)"
+    assert by_name["edgetpu"].describe(EngineOptions()) == "edgetpu (first found)"
+    assert by_name["edgetpu"].describe(EngineOptions(edgetpu_device="pci:1")) == "edgetpu (pci:1)"
+    lib = EngineOptions(gpu_delegate_library="/opt/libtensorflowlite_gpu_delegate.so")
+    assert (
+        by_name["gpu-library"].describe(lib) == "gpu (delegate libtensorflowlite_gpu_delegate.so)"
+    )
+    assert by_name["gpu-compiled"].describe(EngineOptions()) == "gpu (LiteRT WebGPU accelerator)"
+
+
+class FakeDelegate(DelegateEntry):
+    """A delegate put first in the table; it fails in probe or load, or loads the CPU."""
+
+    name = "fake"
+    delegate = Delegate.GPU
+    label = "Fake"
+
+    def __init__(self, probe_error=None, load_error=None):
+        self.probe_error = probe_error
+        self.load_error = load_error
+        self.loaded = 0
+
+    def probe(self, backend, files, options):
+        return self.probe_error
+
+    def load(self, backend, files, options):
+        self.loaded += 1
+        if self.load_error is not None:
+            raise self.load_error
+        return interpreter_engine(
+            backend, files.model, self.delegate, self.describe(options), 1, []
+        )
+
+    def describe(self, options):
+        return "fake (on the CPU really)"
+
+
+@pytest.fixture
+def fake_first(monkeypatch):
+    def put(fake):
+        monkeypatch.setattr(delegates, "DELEGATES", (fake, *DELEGATES))
+        return fake
+
+    return put
+
+
+def test_auto_tries_the_first_entry_first(fake_first, notes):
+    fake = fake_first(FakeDelegate())
+    engine = open_engine(resolve_model(FIXTURES / "color_float32.tflite"), EngineOptions())
+    try:
+        assert engine.description == "fake (on the CPU really)"
+        assert fake.loaded == 1
+    finally:
+        engine.close()
+    assert warnings_of(notes) == []
+
+
+def test_a_failing_first_entry_becomes_the_fallback_warning(fake_first, notes):
+    fake = fake_first(FakeDelegate(load_error=DelegateError("the fake chip is unplugged", "x")))
+    files = resolve_model(FIXTURES / "color_float32.tflite")
+    engine = open_engine(files, EngineOptions(gpu_delegate_library="/no/libgpu.so"))
+    try:
+        assert fake.loaded == 1
+        assert engine.delegate is Delegate.CPU
+    finally:
+        engine.close()
+    # The fake is followed by the GPU library, which fails too, then the CPU.
+    assert warnings_of(notes) == [
+        "Fake not used: the fake chip is unplugged",
+        "GPU not used: GPU delegate library not found: /no/libgpu.so; running on the CPU",
+    ]
+
+
+def test_a_probe_reason_skips_the_load(fake_first, notes):
+    fake = fake_first(FakeDelegate(probe_error=DelegateError("no fake chip on this bus")))
+    files = resolve_model(FIXTURES / "color_float32.tflite")
+    engine = open_engine(files, EngineOptions(gpu_delegate_library="/no/libgpu.so"))
+    engine.close()
+    assert fake.loaded == 0
+    assert warnings_of(notes)[0] == "Fake not used: no fake chip on this bus"
+
+
+def test_a_model_error_in_auto_also_falls_back(fake_first, notes):
+    fake_first(FakeDelegate(load_error=ModelError("fake cannot read it")))
+    files = resolve_model(FIXTURES / "color_float32.tflite")
+    engine = open_engine(files, EngineOptions(gpu_delegate_library="/no/libgpu.so"))
+    engine.close()
+    assert warnings_of(notes)[0] == "Fake not used: fake cannot read it"
+
+
+def test_explicit_choice_takes_the_first_entry_of_its_kind(fake_first, notes):
+    fake_first(FakeDelegate(load_error=DelegateError("the fake chip is unplugged", "plug it")))
+    files = resolve_model(FIXTURES / "color_float32.tflite")
+    with pytest.raises(DelegateError, match="the fake chip is unplugged") as err:
+        open_engine(files, EngineOptions(delegate="gpu"))
+    assert err.value.hint == "plug it"
+    assert warnings_of(notes) == []  # an explicit choice never falls back
+
+
+def test_explicit_cpu_uses_the_cpu_entry():
+    engine = open_engine(
+        resolve_model(FIXTURES / "color_float32.tflite"), EngineOptions(delegate="cpu", threads=2)
+    )
+    try:
+        assert engine.delegate is Delegate.CPU
+        assert engine.description == "cpu (XNNPACK, 2 threads)"
+    finally:
+        engine.close()
+
+
+def test_cpu_probe_refuses_a_bare_edgetpu_model():
+    reason = Cpu().probe(
+        load_backend(), resolve_model(FIXTURES / "edgetpu_like.tflite"), EngineOptions()
+    )
+    assert isinstance(reason, DelegateError)
+    assert "compiled for the Edge TPU and cannot run on the CPU" in reason.message
+    assert reason.hint == "use --delegate edgetpu, or the model's plain .tflite"
+
+
+def test_explicit_gpu_on_tflite_runtime_needs_litert():
+    if not has_module("tflite_runtime"):
+        pytest.skip("tflite-runtime is not installed")
+    files = resolve_model(FIXTURES / "color_float32.tflite")
+    with pytest.raises(DelegateError, match="the GPU needs ai-edge-litert's accelerator") as err:
+        open_engine(files, EngineOptions(delegate="gpu", runtime="tflite_runtime"))
+    assert "--runtime litert" in err.value.hint
