@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from conftest import FIXTURES
 from edgecam.config import GPU_DELEGATE_ENV, ClassifierOptions, Delegate, Runtime
 from edgecam.errors import ConfigError
 from edgecam.runtime.engine import EngineOptions
+from edgecam.runtime.native import capture_native_stderr
 
 
 @pytest.fixture(autouse=True)
@@ -112,3 +114,25 @@ def test_classifier_options_read_the_gpu_library_once(monkeypatch):
     # Set after construction: neither the options nor their engine part change under them.
     assert opts.gpu_delegate_library is None
     assert opts.engine_options().gpu_delegate_library is None
+
+
+# --- native log capture follows the edgecam logger ------------------------------------------------
+
+
+def test_native_lines_are_captured_unless_verbose(capfd):
+    logger = logging.getLogger("edgecam")
+    before = logger.level
+    try:
+        logger.setLevel(logging.WARNING)
+        with capture_native_stderr() as log:
+            os.write(2, b"native chatter\n")
+        assert "native chatter" in log.text
+        assert "native chatter" not in capfd.readouterr().err
+
+        logger.setLevel(logging.DEBUG)  # what -v sets
+        with capture_native_stderr() as log:
+            os.write(2, b"native chatter\n")
+        assert log.text == ""
+        assert "native chatter" in capfd.readouterr().err
+    finally:
+        logger.setLevel(before)

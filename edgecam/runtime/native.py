@@ -2,7 +2,7 @@
 
 LiteRT and TFLite print INFO/WARNING lines (and, for a missing GPU, a whole trace) straight to
 file descriptor 2 from C++. We capture them while loading so the user sees one clear line from
-us instead; ``--verbose`` (EDGECAM_VERBOSE=1) shows them again.
+us instead; ``-v`` (the edgecam logger at DEBUG, see :func:`edgecam.logs.verbose`) shows them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 
-VERBOSE_ENV = "EDGECAM_VERBOSE"
+from edgecam import logs
 
 
 class CapturedLog:
@@ -31,7 +31,7 @@ def capture_native_stderr() -> Iterator[CapturedLog]:
     around per-frame work.
     """
     log = CapturedLog()
-    if os.environ.get(VERBOSE_ENV):
+    if logs.verbose():
         yield log
         return
     try:
