@@ -8,12 +8,17 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES
+from conftest import FIXTURES, HAS_LITERT
 
+from edgecam.bundle import resolve_model
 from edgecam.config import GPU_DELEGATE_ENV, ClassifierOptions, Delegate, Runtime
 from edgecam.errors import ConfigError
-from edgecam.runtime.engine import EngineOptions
+from edgecam.runtime import flatbuffer
+from edgecam.runtime.engine import EngineOptions, open_engine
+from edgecam.runtime.model_info import format_info, inspect_model
 from edgecam.runtime.native import capture_native_stderr
+
+needs_litert = pytest.mark.skipif(not HAS_LITERT, reason="ai-edge-litert is not installed here")
 
 
 @pytest.fixture(autouse=True)
@@ -114,6 +119,82 @@ def test_classifier_options_read_the_gpu_library_once(monkeypatch):
     # Set after construction: neither the options nor their engine part change under them.
     assert opts.gpu_delegate_library is None
     assert opts.engine_options().gpu_delegate_library is None
+
+
+# --- model_info and the flatbuffer reader --------------------------------------------------------
+
+
+def test_info_opens_its_cpu_engine_with_engine_options():
+    files = resolve_model(FIXTURES / "color_int8.tflite")
+    info = inspect_model(files, EngineOptions(delegate="gpu", threads=4))  # only runtime counts
+    assert info["inputs"][0]["dtype"] == "int8"
+    assert info["runtime"] is not None
+    assert info["ops"]["SOFTMAX"] == 1
+    assert inspect_model(files) == info
+    assert inspect_model(files, ClassifierOptions(model=files.model)) == info
+
+
+def test_info_on_an_edgetpu_model_reads_the_flatbuffer():
+    info = inspect_model(resolve_model(FIXTURES / "edgetpu_like.tflite"))
+    assert info["edgetpu_compiled"] is True
+    assert info["runtime"] is None  # no engine loaded it
+    if not HAS_LITERT:
+        assert info["inputs"] == [] and "ai-edge-litert" in info["note"]
+        return
+    assert "note" not in info
+    assert info["ops"] == {
+        "FULLY_CONNECTED": 1,
+        "MEAN": 1,
+        "SOFTMAX": 1,
+        "edgetpu-custom-op": 2,
+    }
+    (inp,) = info["inputs"]
+    assert inp["shape"] == [1, 32, 32, 3] and inp["dtype"] == "uint8"
+    assert inp["quantization"]["zero_point"] == 127
+    assert info["outputs"][0]["shape"] == [1, 3]
+    assert "edgetpu-custom-op x2" in format_info(info)
+
+
+@needs_litert
+@pytest.mark.parametrize(
+    "model", ["color_int8.tflite", "color_float32.tflite", "color_uint8.tflite"]
+)
+def test_flatbuffer_agrees_with_the_interpreter(model):
+    files = resolve_model(FIXTURES / model)
+    engine = open_engine(files, EngineOptions(delegate="cpu", threads=1))
+    try:
+        parsed = flatbuffer.read_model(files.model)
+        assert [name for name, _ in flatbuffer.operators(parsed)] == [
+            op
+            for op in engine.ops
+            if op != "DELEGATE"  # XNNPACK's, not in the file
+        ]
+        assert flatbuffer.io_specs(parsed) == (engine.inputs, engine.outputs)
+    finally:
+        engine.close()
+
+
+@pytest.mark.skipif(HAS_LITERT, reason="ai-edge-litert (and its schema) is installed here")
+def test_flatbuffer_without_the_schema_is_an_import_error():
+    with pytest.raises(ImportError):
+        flatbuffer.read_model(FIXTURES / "color_int8.tflite")
+
+
+@needs_litert
+def test_training_checker_reads_ops_through_the_same_reader():
+    from training.edgetpu import check_edgetpu, read_ops
+
+    ops = read_ops(FIXTURES / "edgetpu_like.tflite")
+    assert [op.name for op in ops] == [
+        name
+        for name, _ in flatbuffer.operators(flatbuffer.read_model(FIXTURES / "edgetpu_like.tflite"))
+    ]
+    report = check_edgetpu(FIXTURES / "edgetpu_like.tflite")
+    assert not report.compatible
+    assert report.ops[report.split_at].name == "edgetpu-custom-op"
+    assert check_edgetpu(FIXTURES / "color_uint8.tflite").compatible == all(
+        op.quantized for op in read_ops(FIXTURES / "color_uint8.tflite")
+    )
 
 
 # --- native log capture follows the edgecam logger ------------------------------------------------

@@ -47,7 +47,7 @@ def test_importing_and_classifying_loads_neither_tensorflow_nor_qt(tmp_path):
     code = f"""
 import sys
 import edgecam, edgecam.cli, edgecam.pipeline, edgecam.headless, edgecam.capture, edgecam.vision
-import edgecam.runtime.engine, edgecam.runtime.inspect, edgecam.runtime.benchmark
+import edgecam.runtime.engine, edgecam.runtime.model_info, edgecam.runtime.benchmark
 after_import = {{m.split('.')[0] for m in sys.modules}}
 # Importing is cheap: no runtime is loaded until a model is.
 assert not after_import & {{'ai_edge_litert', 'tflite_runtime'}}, after_import

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgecam.labels import embed_labels
+from edgecam.runtime import flatbuffer
 from training.errors import TrainingError
 
 # Ops the Edge TPU runs (coral.ai/docs/edgetpu/models-intro, "Supported operations").
@@ -96,17 +97,12 @@ def analyze_ops(ops: list[OpInfo]) -> EdgeTpuReport:
 
 def read_ops(path: Path) -> list[OpInfo]:
     """The ops of a .tflite in execution order, with their tensors' properties."""
-    from ai_edge_litert import schema_py_generated as schema
-
-    model = schema.ModelT.InitFromPackedBuf(bytearray(Path(path).read_bytes()), 0)
+    model = flatbuffer.read_model(path)
+    schema = flatbuffer.load_schema()
     graph = model.subgraphs[0]
-    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
     int8ish = {schema.TensorType.INT8, schema.TensorType.UINT8}
     ops = []
-    for op in graph.operators:
-        code = model.operatorCodes[op.opcodeIndex]
-        builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
-        name = names.get(builtin, str(builtin))
+    for name, op in flatbuffer.operators(model):
         tensors = [graph.tensors[t] for t in [*op.inputs, *op.outputs] if t >= 0]
         # Activations have no constant data; weights and biases do.
         activations = [t for t in tensors if not _has_data(model, t)]

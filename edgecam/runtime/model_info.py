@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
-
-import numpy as np
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from edgecam.bundle import ModelFiles
-from edgecam.config import ClassifierOptions, Delegate
+from edgecam.config import Delegate, Runtime
 from edgecam.errors import DelegateError
+from edgecam.runtime import flatbuffer
 from edgecam.runtime.delegates import is_edgetpu_compiled
 from edgecam.runtime.engine import TensorSpec, open_engine
+from edgecam.runtime.options import EngineOptions
+
+if TYPE_CHECKING:
+    from edgecam.config import ClassifierOptions
 
 
 def _tensor_dict(spec: TensorSpec) -> dict[str, Any]:
@@ -21,48 +25,26 @@ def _tensor_dict(spec: TensorSpec) -> dict[str, Any]:
     return entry
 
 
-def _from_flatbuffer(path) -> tuple[list[TensorSpec], list[TensorSpec], list[str]] | None:
+def _from_flatbuffer(path: Path) -> tuple[list[TensorSpec], list[TensorSpec], list[str]] | None:
     """Read tensors and ops straight from the file (for Edge TPU models no CPU can load).
 
     Uses the flatbuffer schema that ships with ai-edge-litert; None when it is not installed.
     """
     try:
-        from ai_edge_litert import schema_py_generated as schema
+        model = flatbuffer.read_model(path)
     except ImportError:
         return None
-    model = schema.ModelT.InitFromPackedBuf(bytearray(path.read_bytes()), 0)
-    graph = model.subgraphs[0]
-    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-    dtypes = {v: k.lower() for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
-
-    def spec(index: int) -> TensorSpec:
-        t = graph.tensors[index]
-        q = t.quantization
-        scale = float(q.scale[0]) if q is not None and q.scale is not None and len(q.scale) else 0.0
-        zp = (
-            int(q.zeroPoint[0])
-            if q is not None and q.zeroPoint is not None and len(q.zeroPoint)
-            else 0
-        )
-        name = t.name.decode() if isinstance(t.name, bytes) else str(t.name)
-        return TensorSpec(name, tuple(int(d) for d in t.shape), np.dtype(dtypes[t.type]), scale, zp)
-
-    ops = []
-    for op in graph.operators:
-        code = model.operatorCodes[op.opcodeIndex]
-        builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
-        if builtin == schema.BuiltinOperator.CUSTOM:
-            custom = code.customCode
-            ops.append(custom.decode() if isinstance(custom, bytes) else str(custom))
-        else:
-            ops.append(names.get(builtin, str(builtin)))
-    return [spec(i) for i in graph.inputs], [spec(i) for i in graph.outputs], ops
+    inputs, outputs = flatbuffer.io_specs(model)
+    return inputs, outputs, [name for name, _ in flatbuffer.operators(model)]
 
 
-def inspect_model(files: ModelFiles, options: ClassifierOptions) -> dict[str, Any]:
+def inspect_model(
+    files: ModelFiles, options: ClassifierOptions | EngineOptions | None = None
+) -> dict[str, Any]:
     """A JSON-ready description of the model behind ``files``.
 
-    Loads the model on the CPU when it can (Edge TPU models are read from the file instead).
+    Loads the model on the CPU when it can (Edge TPU models are read from the file instead), in
+    the runtime ``options`` name (their other settings do not matter here).
     """
     edgetpu = is_edgetpu_compiled(files.model)
     info: dict[str, Any] = {
@@ -72,14 +54,14 @@ def inspect_model(files: ModelFiles, options: ClassifierOptions) -> dict[str, An
         "edgetpu_variant": str(files.edgetpu_model) if files.edgetpu_model else None,
         "bundle": str(files.bundle_dir) if files.bundle_dir else None,
     }
+    cpu = EngineOptions(
+        delegate=Delegate.CPU,
+        runtime=options.runtime if options is not None else Runtime.AUTO,
+        threads=1,
+    )
     runtime = None
     try:
-        engine = open_engine(
-            files,
-            ClassifierOptions(
-                model=files.model, delegate=Delegate.CPU, runtime=options.runtime, threads=1
-            ),
-        )
+        engine = open_engine(files, cpu)
         inputs, outputs, ops = engine.inputs, engine.outputs, engine.ops
         runtime = engine.backend.label
         engine.close()
