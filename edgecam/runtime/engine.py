@@ -36,7 +36,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-def _load(entry: DelegateEntry, backend: Backend, files: ModelFiles, options: EngineOptions):
+def _load(
+    entry: DelegateEntry, backend: Backend, files: ModelFiles, options: EngineOptions
+) -> Engine:
     reason = entry.probe(backend, files, options)
     if reason is not None:
         raise reason
