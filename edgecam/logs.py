@@ -30,19 +30,32 @@ class _NoteFormatter(logging.Formatter):
         return text
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (tests and IDEs replace it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 _handler: logging.Handler | None = None
 
 
-def configure(verbosity: int = NORMAL, stream=None) -> None:
-    """Send the edgecam log to ``stream`` (stderr) at the level ``verbosity`` asks for."""
+def configure(verbosity: int = NORMAL) -> None:
+    """Print the edgecam log on stderr at the level ``verbosity`` asks for (a CLI's start)."""
     global _handler
-    if _handler is not None:
-        logger.removeHandler(_handler)
-    _handler = logging.StreamHandler(stream or sys.stderr)
-    _handler.setFormatter(_NoteFormatter())
-    logger.addHandler(_handler)
+    if _handler is None:
+        _handler = _StderrHandler()
+        _handler.setFormatter(_NoteFormatter())
+        logger.addHandler(_handler)
     logger.setLevel(_LEVELS[max(QUIET, min(VERBOSE, verbosity))])
-    logger.propagate = False
 
 
 def verbose() -> bool:

@@ -184,11 +184,15 @@ class Pipeline:
                     time.sleep(0.02)
                     continue
                 frame = self.source.read()
-                if frame is not None and self._paused.is_set():
-                    continue  # a live source is drained while paused
                 if frame is None:
                     self.ended = True
                     break
+                if self._paused.is_set():
+                    if live:
+                        continue  # a live source is drained while paused
+                    # A file's frame read as the pause began is shown after it, not lost.
+                    while self._paused.is_set() and not self._stop.is_set():
+                        time.sleep(0.02)
                 # Into the slot first: every step before it would make the frame older.
                 self.slot.put(frame, wait=lossless)
                 with self._lock:

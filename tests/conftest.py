@@ -48,6 +48,17 @@ def write_video(path: Path, colors: list[str], fps: float = 30.0, size=(160, 120
     return path
 
 
+@pytest.fixture(autouse=True)
+def release_fakes():
+    """Let every fake source of a test end, so no test leaves capture threads behind."""
+    yield
+    from fakes import FakeSource
+
+    for source in FakeSource.made:
+        source.release()
+    FakeSource.made.clear()
+
+
 @pytest.fixture
 def color_video(tmp_path: Path) -> Path:
     """A 3 s, 30 fps video: 30 red, 30 green, 30 blue frames."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -312,7 +313,7 @@ def test_a_slow_model_load_keeps_the_window_responsive(qtbot, make_window, tmp_p
     qtbot.waitUntil(lambda: window.stats.text("model").startswith("color-fixture"), timeout=5000)
     timer.stop()
     assert ticks[-1] - ticks[0] >= 0.9  # the timer ran through the whole load
-    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(ticks)]
     assert max(gaps) < 0.1, max(gaps)
     wait_for_label(qtbot, window, "red")  # the new model classifies the same video
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 
-import numpy as np
 import pytest
 from conftest import FIXTURES, write_video
+from fakes import WAIT_S, FakeSource, GatedClassifier
 
 from edgecam.capture import CameraSource, StreamSource, VideoFileSource
+from edgecam.capture.sources import SourceKind
 from edgecam.config import ClassifierOptions
 from edgecam.errors import SourceError
 from edgecam.pipeline import Pipeline
@@ -26,17 +28,19 @@ def clf():
         yield classifier
 
 
-class SlowClassifier:
-    """Wraps a classifier, sleeps ``delay`` per call and records which frame it got when."""
+def wait_until(condition, timeout: float = WAIT_S) -> None:
+    """Poll ``condition`` (a state another thread reaches), failing after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition was never reached"
+        time.sleep(0.002)
 
-    def __init__(self, inner, source, delay: float) -> None:
-        self.inner, self.source, self.delay = inner, source, delay
-        self.calls: list[tuple[int, int]] = []  # (frame index, frames read by then)
 
-    def classify(self, image, frame_timestamp=None, frame_index=None):
-        self.calls.append((frame_index, self.source.frames_read))
-        time.sleep(self.delay)
-        return self.inner.classify(image, frame_timestamp, frame_index)
+@pytest.fixture
+def fake():
+    source = FakeSource()
+    yield source
+    source.release()
 
 
 def test_every_result_matches_its_frame(clf, color_video):
@@ -56,25 +60,51 @@ def test_every_result_matches_its_frame(clf, color_video):
     assert stats.frames_classified + stats.frames_dropped == 90
 
 
-def test_slow_inference_takes_the_newest_frame_never_a_backlog(clf, color_video):
-    source = VideoFileSource(color_video)  # paced at 30 fps, like a camera
-    slow = SlowClassifier(clf, source, delay=0.1)
-    frames_seen = []
-    pipeline = Pipeline(source, slow, on_frame=lambda f: frames_seen.append(f.index))
-    start = time.monotonic()
-    pipeline.run()
-    elapsed = time.monotonic() - start
-    # Capture kept the source rate: 90 frames in ~3 s, not 90 x 0.1 s.
-    assert len(frames_seen) == 90
-    assert elapsed < 6.0
+def test_inference_takes_the_newest_frame_never_a_backlog(fake):
+    clf = GatedClassifier(gated=True)
+    results = queue.Queue()
+    pipeline = Pipeline(fake, clf, on_result=lambda r, f: results.put(f.index)).start()
+    fake.push(0)
+    assert clf.started.acquire(timeout=WAIT_S)  # frame 0 is being classified...
+    for value in range(1, 5):
+        fake.push(value)  # ...while four more arrive
+    wait_until(lambda: pipeline.stats().frames_captured == 5)
+    clf.open_gate()
+    assert results.get(timeout=WAIT_S) == 0
+    assert results.get(timeout=WAIT_S) == 4  # the newest, not frame 1
+    fake.end()
+    assert pipeline.join(timeout=WAIT_S)
     stats = pipeline.stats()
-    assert stats.frames_dropped > 30  # most frames were skipped, not queued
-    assert len(slow.calls) < 45
-    # Each inference got the newest frame available when it started (one may land meanwhile).
-    for frame_index, read_by_then in slow.calls:
-        assert frame_index >= read_by_then - 2, slow.calls
-    # How old a shown result is: at most one inference + one frame interval, plus scheduling.
-    assert stats.result_age_ms < 100 + 33 + 150
+    assert stats.frames_dropped == 3 and stats.frames_classified == 2
+    assert clf.calls == [0, 4]
+
+
+def test_an_unpaced_file_is_classified_frame_by_frame():
+    source = FakeSource(kind=SourceKind.VIDEO, description="fake video", pace=False)
+    assert source.lossless
+    clf = GatedClassifier(gated=True)
+    pipeline = Pipeline(source, clf).start()
+    for value in range(10):
+        source.push(value)
+    source.end()
+    assert clf.started.acquire(timeout=WAIT_S)
+    clf.open_gate()  # the capture thread waited for each frame to be taken
+    assert pipeline.join(timeout=WAIT_S)
+    assert clf.calls == list(range(10))
+    assert pipeline.stats().frames_dropped == 0 and pipeline.ended
+
+
+def test_no_pace_video_drops_nothing(clf, color_video):
+    results = []
+    pipeline = Pipeline(
+        VideoFileSource(color_video, pace=False),
+        clf,
+        on_result=lambda r, f: results.append((f.index, r.top.label)),
+    )
+    pipeline.run()
+    assert [index for index, _ in results] == list(range(90))
+    assert all(TRUTH[index] == label for index, label in results)
+    assert pipeline.stats().frames_dropped == 0
 
 
 def test_max_results_and_prompt_stop(clf, tmp_path):
@@ -98,7 +128,7 @@ def test_stop_joins_within_a_second(clf, tmp_path):
     assert pipeline.join(timeout=1.0)
     assert time.monotonic() - start < 1.0
     assert not pipeline.running
-    assert not [t for t in threading.enumerate() if t.name.startswith("edgecam-")]
+    assert not [t for t in pipeline._threads if t.is_alive()]
 
 
 def test_source_that_does_not_open_fails_at_start(clf):
@@ -125,42 +155,72 @@ def test_dropped_stream_is_reported(clf, tmp_path, http_server):
     assert "stopped after 10 frames" in str(pipeline.error)
 
 
-def test_pause_freezes_a_file_and_resume_continues(clf, color_video):
-    results = []
-    pipeline = Pipeline(
-        VideoFileSource(color_video), clf, on_result=lambda r, f: results.append(f.index)
-    ).start()
-    time.sleep(0.3)
+def test_pause_holds_a_file_where_it_is():
+    source = FakeSource(kind=SourceKind.VIDEO, description="fake video")
+    results = queue.Queue()
+    pipeline = Pipeline(source, GatedClassifier(), on_result=lambda r, f: results.put(f.index))
+    pipeline.start()
+    source.push(0)
+    assert results.get(timeout=WAIT_S) == 0
     pipeline.pause()
-    time.sleep(0.1)
-    frozen = len(results)
-    time.sleep(0.4)
-    assert len(results) == frozen  # nothing new while paused
-    assert pipeline.paused
+    source.push(1)
+    time.sleep(0.2)  # (proving that nothing happens takes a little time)
+    assert results.empty()
     pipeline.pause(False)
-    assert pipeline.join(timeout=6.0)
-    assert results[-1] >= 85  # resumed where it stopped and ran to the end
+    assert results.get(timeout=WAIT_S) == 1  # the frame read as the pause began is not lost
+    source.end()
+    assert pipeline.join(timeout=WAIT_S)
 
 
-def test_swap_classifier_takes_effect_on_the_next_frame(clf, color_video):
-    class Constant:
-        def __init__(self, inner):
-            self.inner = inner
-
-        def classify(self, image, frame_timestamp=None, frame_index=None):
-            return self.inner.classify(np.zeros_like(image), frame_timestamp, frame_index)
-
-    labels = []
+def test_pause_drains_a_live_source_without_classifying(fake):
+    results = queue.Queue()
+    frames = []
     pipeline = Pipeline(
-        VideoFileSource(color_video),
-        clf,
-        on_result=lambda r, f: labels.append((f.index, r.top.label)),
+        fake, GatedClassifier(), on_result=lambda r, f: results.put(f.index), on_frame=frames.append
     ).start()
-    time.sleep(0.2)
-    old = pipeline.swap_classifier(Constant(clf))
-    assert old is clf
-    swapped_at = len(labels)
-    pipeline.join(timeout=6.0)
-    # Black frames are "equal colours": whatever the model says, it is the same for every frame.
-    after = {label for _, label in labels[swapped_at + 1 :]}
-    assert len(after) == 1
+    fake.push(0)
+    assert results.get(timeout=WAIT_S) == 0
+    pipeline.pause()
+    fake.push(1)
+    fake.push(2)
+    wait_until(lambda: fake.frames_read == 3)  # a camera keeps being read while paused...
+    assert len(frames) == 1 and results.empty()  # ...and its frames thrown away
+    pipeline.pause(False)
+    fake.push(3)
+    assert results.get(timeout=WAIT_S) == 3  # resuming shows the present
+    fake.end()
+    assert pipeline.join(timeout=WAIT_S)
+
+
+def test_swap_classifier_waits_for_the_frame_in_flight(fake):
+    first, second = GatedClassifier(gated=True), GatedClassifier()
+    results = queue.Queue()
+    pipeline = Pipeline(fake, first, on_result=lambda r, f: results.put(f.index)).start()
+    fake.push(0)
+    assert first.started.acquire(timeout=WAIT_S)
+    swapper = threading.Thread(target=pipeline.swap_classifier, args=(second,))
+    swapper.start()
+    swapper.join(timeout=0.1)
+    assert swapper.is_alive()  # never swapped under a running classification
+    first.open_gate()
+    swapper.join(timeout=WAIT_S)
+    assert not swapper.is_alive()
+    assert results.get(timeout=WAIT_S) == 0
+    fake.push(1)
+    assert results.get(timeout=WAIT_S) == 1
+    assert first.calls == [0] and second.calls == [1]
+    fake.end()
+    assert pipeline.join(timeout=WAIT_S)
+
+
+def test_with_classifier_changes_top_k_between_frames(fake):
+    clf = GatedClassifier(labels=("a", "b", "c"))
+    results = queue.Queue()
+    pipeline = Pipeline(fake, clf, on_result=lambda r, f: results.put(len(r.categories))).start()
+    fake.push(0)
+    assert results.get(timeout=WAIT_S) == 1
+    pipeline.with_classifier(lambda c: c.set_top_k(3))
+    fake.push(1)
+    assert results.get(timeout=WAIT_S) == 3
+    fake.end()
+    assert pipeline.join(timeout=WAIT_S)
