@@ -108,7 +108,7 @@ def build_mobilenet_v2(
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
-    from training.quantize import convert
+    from training.quantize import QuantizationConfig, convert
 
     keras.utils.set_random_seed(seed)
     model = keras.applications.MobileNetV2(
@@ -121,7 +121,8 @@ def build_mobilenet_v2(
     representative = [
         rng.uniform(-1, 1, (size, size, 3)).astype(np.float32) for _ in range(samples)
     ]
-    data = convert(model, mode, representative, io_dtype="uint8")
+    config = QuantizationConfig.from_mode(mode, io="uint8", calibration_samples=samples)
+    data = convert(model, config, representative).data
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_bytes(data)

@@ -25,6 +25,8 @@ import numpy as np
 from models import CACHE, MODES, ROOT, mobilenet_v2_path
 from runtimes import interpreter_class, time_model
 
+from edgecam.bundle import BUNDLE_SPEC, BundleSpec
+
 RUN = ROOT / ".runs" / "default"
 QUANT = CACHE / "quant"
 
@@ -32,7 +34,7 @@ QUANT = CACHE / "quant"
 def export(train_python: str, mode: str) -> Path:
     """The default model's bundle in ``mode``, exported if it is not cached."""
     out = QUANT / mode
-    if not (out / "model.json").exists():
+    if not (out / BUNDLE_SPEC).exists():
         argv = [str(Path(train_python).parent / "edgecam"), "export", "--run", str(RUN)]
         argv += ["--out", str(out), "--mode", mode, "--no-edgetpu", "--max-drop", "100"]
         print("+", " ".join(argv), file=sys.stderr, flush=True)
@@ -51,17 +53,16 @@ def main() -> int:
 
     rows = []
     for mode in MODES:
-        meta = json.loads((export(args.train_python, mode) / "model.json").read_text())
-        m = meta["metrics"]
+        m = BundleSpec.load(export(args.train_python, mode) / BUNDLE_SPEC).metrics
         rows.append(
             {
                 "family": "default (Fashion-MNIST, 28x28x1)",
                 "mode": mode,
                 "path": QUANT / mode / "model.tflite",
-                "tflite_accuracy": m["tflite_accuracy"],
-                "float_accuracy": m["float_accuracy"],
-                "test_samples": m["test_samples"],
-                "export_cpu_latency_ms": m["cpu_latency_ms"],
+                "tflite_accuracy": m.tflite_accuracy,
+                "float_accuracy": m.float_accuracy,
+                "test_samples": m.test_samples,
+                "export_cpu_latency_ms": m.cpu_latency_ms,
             }
         )
     for size, alpha in ((96, 0.35), (224, 1.0)):

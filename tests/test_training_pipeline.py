@@ -19,12 +19,14 @@ pytest.importorskip("tensorflow", reason="TensorFlow is not installed (runs in .
 
 import keras
 
+from edgecam.bundle import BundleSpec
 from edgecam.config import ClassifierOptions
 from edgecam.labels import read_embedded_labels
 from edgecam.vision import Classifier
 from training.edgetpu import OpInfo, analyze_ops, check_edgetpu, compile_edgetpu
 from training.errors import TrainingError
 from training.model import ModelSpec, build_model, rebatch
+from training.quantize import QuantizationConfig, convert
 
 CLASSES = ["a_dark", "b_bright", "c_striped"]
 TRAIN_ARGS = [
@@ -134,21 +136,27 @@ def test_export_each_mode_and_load_it_with_edgecam(run_dir, data_dir, tmp_path, 
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert sorted(p.name for p in bundle.iterdir()) == ["labels.txt", "model.json", "model.tflite"]
-    spec = json.loads((bundle / "model.json").read_text())
-    assert spec["format_version"] == 1 and spec["quantization"] == mode
-    assert spec["input"]["dtype"] == in_dtype and spec["input"]["width"] == 24
-    metrics = spec["metrics"]
+    document = json.loads((bundle / "model.json").read_text())
+    assert document["format_version"] == 1
+    spec = BundleSpec.load(bundle / "model.json")
+    assert spec.to_json() == document and not spec.extra  # every key written is a known one
+    assert spec.quantization == mode and spec.classes == tuple(CLASSES)
+    assert spec.input.dtype == in_dtype and (spec.input.width, spec.input.height) == (24, 24)
+    assert spec.output.num_classes == 3 and spec.recipe["model"]["alpha"] == 0.25
+    metrics = spec.metrics
     # size_bytes is the flatbuffer; the file adds the embedded labels and model.json.
     file_size = (bundle / "model.tflite").stat().st_size
-    assert metrics["size_bytes"] < file_size < metrics["size_bytes"] + 16384
-    assert 0 <= metrics["tflite_accuracy"] <= 1 and metrics["cpu_latency_ms"] > 0
-    assert "accuracy_drop_points" in metrics and spec["quality_gate"]["passed"]
+    assert metrics.size_bytes < file_size < metrics.size_bytes + 16384
+    assert 0 <= metrics.tflite_accuracy <= 1 and metrics.cpu_latency_ms > 0
+    assert metrics.accuracy_drop_points is not None and spec.quality_gate.passed
     assert read_embedded_labels(bundle / "model.tflite") == CLASSES
     if mode == "int8":
-        assert spec["edgetpu"]["compatible"] is True
+        assert spec.edgetpu["compatible"] is True
         assert "calibrated on 10 training images" in proc.stdout
+    else:
+        assert spec.edgetpu is None and "calibrat" not in proc.stdout
     if mode == "float32":  # the same math as Keras: not one prediction may change
-        assert metrics["accuracy_drop_points"] == 0
+        assert metrics.accuracy_drop_points == 0
     # The bundle runs in the app, and the bare .tflite alone (no model.json beside it) carries
     # its labels and its input normalisation.
     bare = tmp_path / "alone" / "copied.tflite"
@@ -182,9 +190,7 @@ def test_quality_gate_fails_loudly(run_dir, tmp_path):
     )
     assert proc.returncode == 2
     assert "accuracy points (more than --max-drop -1)" in proc.stderr
-    assert (
-        json.loads((tmp_path / "b" / "model.json").read_text())["quality_gate"]["passed"] is False
-    )
+    assert BundleSpec.load(tmp_path / "b" / "model.json").quality_gate.passed is False
 
 
 def test_interrupted_export_leaves_the_old_bundle_untouched(run_dir, tmp_path, monkeypatch):
@@ -203,9 +209,8 @@ def test_interrupted_export_leaves_the_old_bundle_untouched(run_dir, tmp_path, m
         export_module.export_bundle(
             model,
             target,
-            class_names=CLASSES,
-            input_spec={"width": 24, "height": 24, "channels": 3},
-            mode="float32",
+            CLASSES,
+            export_module.ExportConfig(QuantizationConfig.for_float32()),
             log=lambda *_: None,
         )
     assert (target / "model.tflite").read_bytes() == b"old model"
@@ -253,9 +258,122 @@ def test_resume_after_an_interruption(data_dir, tmp_path):
     ]
     assert epochs == [0, 1, 2, 3]  # two before the interruption, two after: none repeated
     assert result.epochs_run == 2
+    assert [(p.name, p.epochs) for p in result.phases] == [("head", (2, 3))]
     assert not (tmp_path / "backup").exists()
     with pytest.raises(TrainingError, match="nothing to resume"):
         run(resume=True)
+
+
+def _tiny_transfer_model(base, weights, spec, batch_size=None):
+    """Stands in for the ImageNet MobileNetV2 (no internet here): a small nested backbone."""
+    from keras import layers
+
+    backbone = keras.Sequential(
+        [
+            keras.Input((spec.input_size, spec.input_size, 3)),
+            layers.Conv2D(4, 3, strides=2, name="low"),
+            layers.Conv2D(6, 3, name="top"),
+        ],
+        name="backbone",
+    )
+    backbone.trainable = False
+    inputs = keras.Input((spec.input_size, spec.input_size, 3), name="image")
+    x = layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)
+    x = layers.GlobalAveragePooling2D()(backbone(x, training=False))
+    outputs = layers.Dense(spec.num_classes, activation="softmax")(x)
+    return keras.Model(inputs, outputs), backbone
+
+
+class _Probe(keras.callbacks.Callback):
+    """Records each fit's learning rate and trainable weights, and the weights at epoch ends."""
+
+    def __init__(self, stop_at: tuple[str, int] | None = None):
+        super().__init__()
+        self.stop_at = stop_at
+        self.fits = []  # (learning rate, trainable weight count, first weights)
+        self.epoch_end = {}
+
+    def on_train_begin(self, logs=None):
+        lr = float(np.asarray(self.model.optimizer.learning_rate))
+        self.fits.append((lr, len(self.model.trainable_weights), self.model.get_weights()))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.stop_at == ("begin", epoch):
+            raise KeyboardInterrupt
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch_end[epoch] = self.model.get_weights()
+        if self.stop_at == ("end", epoch):
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize(
+    "stop, resumed_epochs",
+    [
+        (("end", 2), (3,)),  # after the fine-tune phase's first epoch: its own backup
+        (("begin", 2), (2, 3)),  # before it: from the weights the phase started with
+    ],
+)
+def test_fine_tune_phase_continues_the_epochs_and_resumes_in_its_phase(
+    data_dir, tmp_path, monkeypatch, stop, resumed_epochs
+):
+    from training import train as train_module
+    from training.data import DataConfig, batched, load_splits
+    from training.model import Augmentation
+    from training.train import FINE_TUNE_START, PHASE_MARKER, TrainConfig, train
+
+    monkeypatch.setattr(train_module, "build_transfer_model", _tiny_transfer_model)
+    splits = load_splits(DataConfig(data=str(data_dir), input_size=24, val_split=0.25))
+    config = TrainConfig(
+        model=ModelSpec(input_size=24, num_classes=3),
+        augmentation=Augmentation.none(),
+        epochs=2,
+        batch_size=8,
+        schedule="constant",
+        learning_rate=1e-3,
+        patience=0,
+        base="mobilenet_v2",
+        fine_tune_epochs=2,
+        fine_tune_layers=1,
+    )
+
+    def run(probe, **kwargs):
+        return train(
+            config,
+            batched(splits.train, 8, True, 0),
+            batched(splits.val, 8, False, 0),
+            3,
+            tmp_path,
+            extra_callbacks=[probe],
+            **kwargs,
+        )
+
+    first = _Probe(stop_at=stop)
+    with pytest.raises(KeyboardInterrupt):
+        run(first)
+    # Two fits: the head (only the head's 2 weights train), then fine-tuning (the top conv too).
+    assert [(lr, n) for lr, n, _ in first.fits] == [
+        (pytest.approx(1e-3), 2),
+        (pytest.approx(1e-4), 4),
+    ]
+    marker = json.loads((tmp_path / "backup" / PHASE_MARKER).read_text())
+    assert marker == {"phase": "fine_tune", "initial_epoch": 2}
+    assert (tmp_path / "backup" / FINE_TUNE_START).exists()
+
+    resumed = _Probe()
+    result = run(resumed, resume=True)
+    assert [(p.name, p.epochs) for p in result.phases] == [("fine_tune", resumed_epochs)]
+    assert [(lr, n) for lr, n, _ in resumed.fits] == [(pytest.approx(1e-4), 4)]  # no head fit
+    # It starts from exactly the weights it stopped with.
+    stopped = first.epoch_end[2] if stop[0] == "end" else first.fits[1][2]
+    for now, then in zip(resumed.fits[0][2], stopped, strict=True):
+        np.testing.assert_array_equal(now, then)
+    epochs = [
+        int(line.split(",")[0])
+        for line in (tmp_path / "training_log.csv").read_text().splitlines()[1:]
+    ]
+    assert epochs == [0, 1, 2, 3]
+    assert not (tmp_path / "backup").exists()
 
 
 def test_mirrored_strategy_runs_with_one_cpu_replica(data_dir, tmp_path):
@@ -331,16 +449,16 @@ def test_edgetpu_checker_on_known_op_lists(ops, split_at, reason):
 
 
 def test_edgetpu_checker_on_real_exports(run_dir, tmp_path):
-    from training.quantize import convert
-
     model = rebatch(keras.models.load_model(run_dir / "best.keras"), 1)
     float_path = tmp_path / "f.tflite"
-    float_path.write_bytes(convert(model, "float32"))
+    float_path.write_bytes(convert(model, QuantizationConfig.for_float32()).data)
     report = check_edgetpu(float_path)
     assert not report.compatible and "not quantized" in report.problems[0][2]
     rep = [np.full((24, 24, 3), v, np.uint8) for v in (0, 128, 255)]
     int8_path = tmp_path / "q.tflite"
-    int8_path.write_bytes(convert(model, "int8", rep))
+    conversion = convert(model, QuantizationConfig.for_int8(), rep)
+    assert conversion.calibration_images == 3
+    int8_path.write_bytes(conversion.data)
     assert check_edgetpu(int8_path).compatible
 
 
@@ -447,12 +565,10 @@ def test_export_never_replaces_a_folder_that_is_not_a_bundle(run_dir, tmp_path):
 
 
 def test_edgetpu_checker_reports_a_dynamic_batch(run_dir, tmp_path):
-    from training.quantize import convert
-
     model = keras.models.load_model(run_dir / "best.keras")  # batch dimension left open
     rep = [np.full((24, 24, 3), v, np.uint8) for v in (0, 128, 255)]
     path = tmp_path / "dynamic.tflite"
-    path.write_bytes(convert(model, "int8", rep))
+    path.write_bytes(convert(model, QuantizationConfig.for_int8(), rep).data)
     report = check_edgetpu(path)
     assert not report.compatible
     assert "dynamic tensor shape" in report.problems[0][2]

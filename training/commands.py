@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
+from edgecam.bundle import BUNDLE_SPEC, BundleSpec
 from training.errors import TrainingError
 
 DATASET_JSON = "dataset.json"
@@ -16,51 +18,38 @@ def _log(text: str) -> None:
 
 
 def _data_config(args, run_dataset: dict | None = None):
+    """The data the command reads: the run's (``run_dataset``, from dataset.json or a bundle's
+    model.json) with ``--data``/``--dataset`` swapped in if given, else the flags'."""
     from training.data import DataConfig
 
     if run_dataset is not None:
-        cfg = dict(run_dataset["config"])
-        if getattr(args, "data", None) or getattr(args, "dataset", None):
-            cfg.update(
-                source="fashion-mnist" if args.dataset else "folder",
-                data=args.data,
-                test_data=args.test_data,
-            )
-        return DataConfig(**cfg)
+        cfg = DataConfig(**run_dataset["config"])
+        # export has no data flags; evaluate may point a run's model at other data.
+        data, dataset = getattr(args, "data", None), getattr(args, "dataset", None)
+        if data or dataset:
+            cfg = replace(cfg, source=dataset or "folder", data=data, test_data=args.test_data)
+        return cfg
     if not args.data and not args.dataset:
         raise TrainingError("no data given", "pass --data DIR, or --dataset fashion-mnist")
-    fashion = args.dataset == "fashion-mnist"
-    return DataConfig(
-        source="fashion-mnist" if fashion else "folder",
+    return DataConfig.create(
+        source=args.dataset,
         data=args.data,
         test_data=args.test_data,
         val_split=args.val_split,
-        seed=getattr(args, "seed", 42),
-        input_size=getattr(args, "input_size", None) or (28 if fashion else 96),
-        channels=getattr(args, "channels", None) or (1 if fashion else 3),
+        seed=getattr(args, "seed", None),
+        input_size=getattr(args, "input_size", None),
+        channels=getattr(args, "channels", None),
         limit=args.limit,
     )
 
 
-def cmd_train(args) -> int:
-    from dataclasses import asdict
-
-    from training.data import batched, class_weights, load_splits
-    from training.export import write_json
+def _train_config(args, data, num_classes: int):
+    """``edgecam train``'s flags as a TrainConfig (the flags' defaults are the fields')."""
     from training.model import Augmentation, ModelSpec
-    from training.train import TrainConfig, train
+    from training.train import TrainConfig
 
-    cfg = _data_config(args)
-    _log("loading data...")
-    splits = load_splits(cfg, args.out / "cache")
-    if splits.report is not None:
-        _log(splits.report.format())
-    _log(
-        f"split: {splits.sizes['train']} train, {splits.sizes['val']} validation, "
-        f"{splits.sizes['test']} test (seed {cfg.seed})"
-    )
-    aug = (
-        Augmentation(False, 0, 0, 0, 0, 0)
+    augmentation = (
+        Augmentation.none()
         if args.no_augment
         else Augmentation(
             flip=not args.no_flip,
@@ -71,18 +60,19 @@ def cmd_train(args) -> int:
             contrast=args.contrast,
         )
     )
-    spec = ModelSpec(
+    model = ModelSpec.create(
+        base=args.base,
         arch=args.arch,
-        input_size=cfg.input_size,
-        channels=cfg.channels,
-        num_classes=len(splits.class_names),
-        alpha=args.alpha or (0.35 if args.base else 1.0),
+        input_size=data.input_size,
+        channels=data.channels,
+        num_classes=num_classes,
+        alpha=args.alpha,
         depth=args.depth,
         dropout=args.dropout,
     )
-    config = TrainConfig(
-        model=spec,
-        augmentation=aug,
+    return TrainConfig(
+        model=model,
+        augmentation=augmentation,
         epochs=args.epochs,
         batch_size=args.batch_size,
         optimizer=args.optimizer,
@@ -98,11 +88,29 @@ def cmd_train(args) -> int:
         fine_tune_epochs=args.fine_tune_epochs,
         fine_tune_layers=args.fine_tune_layers,
     )
+
+
+def cmd_train(args) -> int:
+    from dataclasses import asdict
+
+    from training.data import balancing_weights, batched, load_splits
+    from training.export import write_json
+    from training.train import train
+
+    cfg = _data_config(args)
+    _log("loading data...")
+    splits = load_splits(cfg, args.out / "cache")
+    if splits.report is not None:
+        _log(splits.report.format())
+    _log(
+        f"split: {splits.sizes['train']} train, {splits.sizes['val']} validation, "
+        f"{splits.sizes['test']} test (seed {cfg.seed})"
+    )
+    config = _train_config(args, cfg, len(splits.class_names))
+    spec = config.model
     weights = None
     if config.balance_classes:
-        weights = class_weights(splits.train_labels, spec.num_classes)
-        if max(weights.values()) / max(min(weights.values()), 1e-9) < 1.5:
-            weights = None  # balanced enough: plain loss
+        weights = balancing_weights(splits.train_labels, spec.num_classes)
     write_json(
         args.out / DATASET_JSON,
         {
@@ -171,62 +179,60 @@ def _progress(label: str):
 def cmd_export(args) -> int:
     from training.data import load_splits, take_samples
     from training.evaluate import compute_metrics, predict_keras
-    from training.export import check_target, export_bundle
+    from training.export import ExportConfig, ExportData, check_target, export_bundle
     from training.model import rebatch
+    from training.quantize import QuantizationConfig
 
     check_target(args.out, args.run)
+    quantization = QuantizationConfig.from_mode(args.mode, args.io_dtype, args.calibration_samples)
+    config = ExportConfig(
+        quantization=quantization,
+        max_drop=args.max_drop,
+        edgetpu=not args.no_edgetpu,
+        name=args.name,
+        resize=args.resize,
+    )
     model, run_info = _load_run(args.run)
     splits = load_splits(_data_config(args, run_info))
     names = run_info["classes"]
-    _log(
-        f"loading {args.calibration_samples} calibration and "
-        f"{args.test_limit or splits.sizes['test']} test images..."
-    )
+    calibration = quantization.calibration_samples if quantization.integer_only else 0
+    what = f"{calibration} calibration and " if calibration else ""
+    _log(f"loading {what}{args.test_limit or splits.sizes['test']} test images...")
     seed = run_info["config"]["seed"]
-    representative = [
-        img
-        for img, _ in take_samples(
-            splits.train.shuffle(10_000, seed=seed), args.calibration_samples
-        )
-    ]
+    representative = (
+        [img for img, _ in take_samples(splits.train.shuffle(10_000, seed=seed), calibration)]
+        if calibration
+        else []
+    )
     test = take_samples(splits.test, args.test_limit)
     y_true, y_pred, _ = predict_keras(model, test)
     float_acc = compute_metrics(y_true, y_pred, names).accuracy
     _log(f"float model accuracy on {len(test)} test images: {float_acc:.4f}")
     recipe = json.loads((args.run / "recipe.json").read_text())
-    size = int(model.input_shape[1])
     result = export_bundle(
         rebatch(model, 1),
         args.out,
-        class_names=names,
-        input_spec={"width": size, "height": size, "channels": int(model.input_shape[3])},
-        mode=args.mode,
-        io_dtype=args.io_dtype,
-        representative=representative,
-        test_samples=test,
-        float_accuracy=float_acc,
+        names,
+        config,
+        ExportData(representative, test, float_acc),
         recipe=recipe,
         dataset={k: run_info[k] for k in ("config", "sizes", "fingerprint")},
-        max_drop=args.max_drop,
-        edgetpu=not args.no_edgetpu,
-        name=args.name,
-        resize=args.resize,
         log=_log,
     )
-    m = result.spec["metrics"]
+    m = result.spec.metrics
     _log(
-        f"bundle: {result.bundle} ({m['size_bytes'] / 1024:.1f} KiB model, "
-        f"{m['cpu_latency_ms']:.3f} ms median CPU latency)"
+        f"bundle: {result.bundle} ({m.size_bytes / 1024:.1f} KiB model, "
+        f"{m.cpu_latency_ms:.3f} ms median CPU latency)"
     )
-    if "tflite_accuracy" in m:
+    if m.tflite_accuracy is not None:
+        float_text = f"{m.float_accuracy:.4f}" if m.float_accuracy is not None else "nan"
         _log(
-            f"accuracy: float {m.get('float_accuracy', float('nan')):.4f}, "
-            f"{args.mode} {m['tflite_accuracy']:.4f} "
-            f"(drop {m.get('accuracy_drop_points', 0):.2f} points)"
+            f"accuracy: float {float_text}, {args.mode} {m.tflite_accuracy:.4f} "
+            f"(drop {m.accuracy_drop_points or 0:.2f} points)"
         )
     if not result.passed:
         raise TrainingError(
-            f"the {args.mode} model loses {m['accuracy_drop_points']:.2f} "
+            f"the {args.mode} model loses {m.accuracy_drop_points:.2f} "
             f"accuracy points (more than --max-drop {args.max_drop:g}); the "
             f"bundle was written to {result.bundle} with quality_gate.passed "
             "= false",
@@ -251,8 +257,8 @@ def cmd_evaluate(args) -> int:
     run_info = None
     if args.run:
         run_info = json.loads((args.run / DATASET_JSON).read_text())
-    elif args.model.is_dir() and (args.model / "model.json").exists():
-        run_info = json.loads((args.model / "model.json").read_text()).get("dataset") or None
+    elif args.model.is_dir() and (args.model / BUNDLE_SPEC).exists():
+        run_info = BundleSpec.load(args.model / BUNDLE_SPEC).dataset
     cfg = _data_config(args, run_info)
     splits = load_splits(cfg)
     test = take_samples(splits.test, args.limit)

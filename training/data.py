@@ -20,6 +20,15 @@ from training.errors import DataError
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif"}
 MEMORY_CACHE_LIMIT = 2 * 1024**3  # decoded bytes; above this the cache goes to a file
+#: One seed for the split, the weights' initialisation and the augmentation, so a run repeats.
+DEFAULT_SEED = 42
+#: Largest class / smallest class from which the loss gets inverse-frequency class weights.
+#: Below it the weights would change the loss by less than the batch-to-batch noise, and only
+#: make the runs of a nearly balanced folder differ for nothing.
+IMBALANCE_THRESHOLD = 1.5
+#: Defaults a data source brings over the DataConfig fields': Fashion-MNIST is 28x28 gray, and
+#: upscaling or colouring it would only cost training time.
+SOURCE_DEFAULTS: dict[str, dict] = {"fashion-mnist": {"input_size": 28, "channels": 1}}
 
 
 @dataclass
@@ -45,7 +54,7 @@ class DatasetReport:
         width = max(len(name) for name in self.class_names)
         lines = [f"dataset {self.root}: {self.total} images in {len(self.class_names)} classes"]
         lines += [f"  {name:<{width}}  {self.counts[name]:>7}" for name in self.class_names]
-        if self.imbalance >= 1.5:
+        if self.imbalance >= IMBALANCE_THRESHOLD:
             lines.append(
                 f"  imbalance: largest class is {self.imbalance:.1f}x the smallest "
                 "(class weights are applied)"
@@ -159,6 +168,15 @@ def class_weights(labels, num_classes: int) -> dict[int, float]:
     return {i: float(w) for i, w in enumerate(weights)}
 
 
+def balancing_weights(labels, num_classes: int) -> dict[int, float] | None:
+    """:func:`class_weights` if ``labels`` are imbalanced (:data:`IMBALANCE_THRESHOLD`), else
+    None: the plain loss."""
+    weights = class_weights(labels, num_classes)
+    if max(weights.values()) / max(min(weights.values()), 1e-9) < IMBALANCE_THRESHOLD:
+        return None
+    return weights
+
+
 def fingerprint(items) -> str:
     """A short SHA-256 over the dataset's identity (paths/sizes or array bytes) and labels."""
     digest = hashlib.sha256()
@@ -237,10 +255,18 @@ class DataConfig:
     data: str | None = None
     test_data: str | None = None
     val_split: float = 0.1
-    seed: int = 42
+    seed: int = DEFAULT_SEED
     input_size: int = 96
     channels: int = 3
     limit: int | None = None  # use at most this many training images (quick runs, tests)
+
+    @classmethod
+    def create(cls, **values) -> DataConfig:
+        """A config from ``values``, where None means the default: the source's own
+        (:data:`SOURCE_DEFAULTS`), else the field's."""
+        values = {k: v for k, v in values.items() if v is not None}
+        source = values.get("source", cls.source)
+        return cls(**{**SOURCE_DEFAULTS.get(source, {}), **values})
 
 
 @dataclass

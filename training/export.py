@@ -1,4 +1,8 @@
-"""Write a model bundle: quantize, embed labels, evaluate float vs TFLite, check the Edge TPU.
+"""Write a model bundle, in named steps driven by an :class:`ExportConfig`.
+
+:func:`export_bundle` runs, in order: convert (:class:`~training.quantize.QuantizationConfig`),
+check the dtypes, evaluate the TFLite model through edgecam, check and compile for the Edge TPU
+(int8), apply the quality gate, write ``model.json`` (a :class:`~edgecam.bundle.BundleSpec`).
 
 The bundle is assembled in a staging folder beside the target and swapped in with renames, so
 an interrupted export never leaves a half-written bundle (the old one stays until the new one is
@@ -7,51 +11,75 @@ complete).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from edgecam.bundle import BUNDLE_EDGETPU_MODEL, BUNDLE_LABELS, BUNDLE_MODEL, BUNDLE_SPEC
+from edgecam.bundle import (
+    BUNDLE_EDGETPU_MODEL,
+    BUNDLE_LABELS,
+    BUNDLE_MODEL,
+    BUNDLE_SPEC,
+    BundleSpec,
+    InputSpec,
+    Metrics,
+    Normalization,
+    OutputSpec,
+    QualityGate,
+)
+from edgecam.config import ResizeMode
 from edgecam.files import atomic_write_text
 from edgecam.labels import embed_labels
 from training.errors import TrainingError
-from training.quantize import check_dtypes, convert
+from training.quantize import QuantizationConfig, check_dtypes, convert
 
-FORMAT_VERSION = 1
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """What :func:`export_bundle` makes of a model (``edgecam export``'s options)."""
+
+    quantization: QuantizationConfig = field(default_factory=QuantizationConfig.for_int8)
+    #: Accuracy points the TFLite model may lose against the float model before the export
+    #: fails (the bundle is still written, with quality_gate.passed false).
+    max_drop: float = 1.0
+    edgetpu: bool = True  # int8: check Edge TPU compatibility, compile if the compiler is there
+    name: str | None = None  # model.json's name; None: the bundle folder's name
+    #: How the app fits frames to the input: stretch matches training; crop suits square
+    #: models fed 4:3 camera frames.
+    resize: ResizeMode = ResizeMode.STRETCH
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "resize", ResizeMode.parse(self.resize))
+
+
+@dataclass
+class ExportData:
+    """What :func:`export_bundle` calibrates and measures with."""
+
+    representative: list[np.ndarray] = field(default_factory=list)  # int8: training images
+    test_samples: list[tuple[np.ndarray, int]] = field(default_factory=list)  # (RGB, label)
+    float_accuracy: float | None = None  # the Keras model's accuracy on ``test_samples``
 
 
 @dataclass
 class ExportResult:
     bundle: Path
-    spec: dict  # the model.json written
-    passed: bool  # accuracy drop within the threshold
+    spec: BundleSpec  # the model.json written
 
-
-def _latency_ms(model_path: Path, threads: int = 1, runs: int = 50) -> float:
-    """Median CPU latency (set input + invoke + read output) through edgecam's engine."""
-    from edgecam.config import ClassifierOptions
-    from edgecam.runtime.benchmark import benchmark
-    from edgecam.vision import Classifier
-
-    with Classifier(ClassifierOptions(model=model_path, delegate="cpu", threads=threads)) as clf:
-        return benchmark(clf.engine, runs=runs, warmup=5)["median_ms"]
-
-
-def _write_spec(
-    staging: Path, model_path: Path, spec: dict, class_names: list[str], *more_models: Path | None
-) -> None:
-    """Write model.json and embed it (with the labels) in every model file of the bundle."""
-    text = json.dumps(spec, indent=2) + "\n"
-    (staging / BUNDLE_SPEC).write_text(text, encoding="utf-8")
-    for path in (model_path, *more_models):
-        if path is not None:
-            embed_labels(path, class_names, extra={BUNDLE_SPEC: text}, title=spec["name"])
+    @property
+    def passed(self) -> bool:
+        """The accuracy drop stayed within the threshold."""
+        return self.spec.quality_gate is None or self.spec.quality_gate.passed
 
 
 #: What an existing --out folder may hold for export to replace it.
@@ -81,6 +109,137 @@ def check_target(target: Path, run: Path | None = None) -> None:
         )
 
 
+# -- the steps ---------------------------------------------------------------------------------
+
+
+def convert_model(
+    model, quantization: QuantizationConfig, representative: list, path: Path, log: Log
+) -> int:
+    """Step 1: convert ``model`` into ``path``; returns the flatbuffer's size in bytes."""
+    log(f"converting to TFLite ({quantization.mode})...")
+    conversion = convert(model, quantization, representative)
+    if quantization.integer_only:
+        log(f"  calibrated on {conversion.calibration_images} training images")
+    path.write_bytes(conversion.data)
+    return len(conversion.data)
+
+
+def describe(
+    model, class_names: list[str], config: ExportConfig, dtypes: dict, name: str
+) -> BundleSpec:
+    """Step 2 (after :func:`~training.quantize.check_dtypes`): the model.json of the model."""
+    _, height, width, channels = (int(d) for d in model.input_shape)
+    return BundleSpec(
+        name=name,
+        task="image_classification",
+        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        input=InputSpec(
+            width=width,
+            height=height,
+            channels=channels,
+            color_order="RGB" if channels == 3 else "GRAY",
+            dtype=dtypes["input"],
+            resize=config.resize,
+            # Rescaling is inside the model: it takes the raw pixel values.
+            normalization=Normalization((0.0,) * channels, (1.0,) * channels),
+        ),
+        output=OutputSpec(
+            num_classes=len(class_names), activation="softmax", dtype=dtypes["output"]
+        ),
+        quantization=config.quantization.mode,
+        labels=BUNDLE_LABELS,
+        classes=tuple(class_names),
+    )
+
+
+def write_bundle_files(
+    staging: Path, spec: BundleSpec, class_names: list[str], *models: Path | None
+) -> None:
+    """Write labels.txt and model.json, and embed both in every model file given."""
+    text = spec.to_text()
+    (staging / BUNDLE_SPEC).write_text(text, encoding="utf-8")
+    (staging / BUNDLE_LABELS).write_text("\n".join(class_names) + "\n", encoding="utf-8")
+    for path in models:
+        if path is not None:
+            embed_labels(path, class_names, extra={BUNDLE_SPEC: text}, title=spec.name)
+
+
+def _latency_ms(model_path: Path, threads: int = 1, runs: int = 50) -> float:
+    """Median CPU latency (set input + invoke + read output) through edgecam's engine."""
+    from edgecam.config import ClassifierOptions
+    from edgecam.runtime.benchmark import benchmark
+    from edgecam.vision import Classifier
+
+    with Classifier(ClassifierOptions(model=model_path, delegate="cpu", threads=threads)) as clf:
+        return benchmark(clf.engine, runs=runs, warmup=5)["median_ms"]
+
+
+def evaluate(
+    model_path: Path, size_bytes: int, class_names: list[str], data: ExportData, log: Log
+) -> Metrics:
+    """Step 3: accuracy on the test samples (through edgecam's Classifier) and CPU latency."""
+    from training.evaluate import compute_metrics, predict_tflite
+
+    measured: dict = {}
+    if data.test_samples:
+        log(f"evaluating the TFLite model on {len(data.test_samples)} test images...")
+        y_true, y_pred, _ = predict_tflite(model_path, data.test_samples)
+        tflite_acc = compute_metrics(y_true, y_pred, class_names).accuracy
+        measured.update(tflite_accuracy=round(tflite_acc, 5), test_samples=len(data.test_samples))
+        if data.float_accuracy is not None:
+            measured.update(
+                float_accuracy=round(data.float_accuracy, 5),
+                accuracy_drop_points=round(100 * (data.float_accuracy - tflite_acc), 3),
+            )
+    return Metrics(
+        size_bytes=size_bytes, cpu_latency_ms=round(_latency_ms(model_path), 4), **measured
+    )
+
+
+def edgetpu_step(
+    model_path: Path, staging: Path, class_names: list[str], config: ExportConfig, log: Log
+) -> tuple[dict | None, Path | None]:
+    """Step 4 (int8 only): the compatibility report and, if the compiler is installed, the
+    compiled ``model_edgetpu.tflite`` in ``staging``."""
+    if not (config.quantization.integer_only and config.edgetpu):
+        return None, None
+    from training.edgetpu import INSTALL_HINT, check_edgetpu, compile_edgetpu
+
+    report = check_edgetpu(model_path)
+    log(report.format())
+    info = report.to_dict()
+    compiled = compile_edgetpu(model_path, class_names)
+    info["compiled"] = compiled is not None
+    if compiled is None:
+        log(f"  not compiled: {INSTALL_HINT}")
+        return info, None
+    return info, compiled.rename(staging / BUNDLE_EDGETPU_MODEL)
+
+
+def quality_gate(metrics: Metrics, max_drop: float) -> QualityGate:
+    """Step 5: passed unless the TFLite model lost more than ``max_drop`` accuracy points."""
+    drop = metrics.accuracy_drop_points
+    return QualityGate(max_drop_points=max_drop, passed=drop is None or drop <= max_drop)
+
+
+# -- the staging folder ------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _staging_folder(target: Path) -> Iterator[Path]:
+    """A fresh folder beside ``target``, removed again unless it was swapped in."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)  # mkdtemp makes it private; a bundle is an ordinary folder
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
 def _swap_in(staging: Path, target: Path) -> None:
     """Replace ``target`` by ``staging`` with renames only."""
     check_target(target)
@@ -96,128 +255,52 @@ def _swap_in(staging: Path, target: Path) -> None:
 def export_bundle(
     model,
     target: Path,
-    *,
     class_names: list[str],
-    input_spec: dict,
-    mode: str,
-    io_dtype: str = "uint8",
-    representative=None,
-    test_samples=None,
-    float_accuracy: float | None = None,
+    config: ExportConfig | None = None,
+    data: ExportData | None = None,
+    *,
     recipe: dict | None = None,
     dataset: dict | None = None,
-    max_drop: float = 1.0,
-    edgetpu: bool = True,
-    name: str | None = None,
-    resize: str = "stretch",
-    log=print,
+    log: Log = print,
 ) -> ExportResult:
     """Export ``model`` (raw-pixel input, batch 1) as a bundle folder at ``target``.
 
     Args:
         class_names: labels, index = class.
-        input_spec: ``{"width", "height", "channels"}`` of the model's input.
-        mode / io_dtype: see :func:`training.quantize.convert`.
-        representative: uint8 training images for int8 calibration.
-        test_samples: list of (uint8 RGB image, label) to measure the TFLite accuracy on.
-        float_accuracy: the Keras model's accuracy on the same samples (for the drop).
-        max_drop: accuracy points the TFLite model may lose before the export fails.
-        resize: how the app should fit frames to the input (stretch matches training; crop
-            suits square models fed 4:3 camera frames).
+        config: the export mode and checks (default: int8, uint8 I/O, Edge TPU check).
+        data: calibration images (int8) and the test samples to measure on.
+        recipe / dataset: records for model.json (the training recipe, the data it saw).
         log: where progress lines go.
-    """
-    from training.evaluate import compute_metrics, predict_tflite
 
+    Returns:
+        The bundle and its spec; ``passed`` is False when the quality gate failed (the bundle
+        is written all the same).
+    """
+    config = config or ExportConfig()
+    data = data or ExportData()
     target = Path(target)
     check_target(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    staging.chmod(0o777 & ~umask)  # mkdtemp makes it private; a bundle is an ordinary folder
-    try:
-        log(f"converting to TFLite ({mode})...")
-        calibrated = [0]
-        data = convert(
-            model, mode, representative, io_dtype, progress=lambda n: calibrated.__setitem__(0, n)
-        )
-        if mode == "int8":
-            log(f"  calibrated on {calibrated[0]} training images")
+    with _staging_folder(target) as staging:
         model_path = staging / BUNDLE_MODEL
-        model_path.write_bytes(data)
-        dtypes = check_dtypes(model_path, mode, io_dtype)
-        channels = input_spec["channels"]
-        spec = {
-            "format_version": FORMAT_VERSION,
-            "name": name or target.name,
-            "task": "image_classification",
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "input": {
-                **input_spec,
-                "color_order": "RGB" if channels == 3 else "GRAY",
-                "dtype": dtypes["input"],
-                "resize": resize,
-                # Rescaling is inside the model: it takes the raw pixel values.
-                "normalization": {"mean": [0.0] * channels, "std": [1.0] * channels},
-            },
-            "output": {
-                "num_classes": len(class_names),
-                "activation": "softmax",
-                "dtype": dtypes["output"],
-            },
-            "quantization": mode,
-            "labels": BUNDLE_LABELS,
-            "classes": class_names,
-        }
-        # The spec goes in first, so the evaluation below reads the model exactly as the app
-        # will (normalisation included), from the folder and from the bare file alike.
-        _write_spec(staging, model_path, spec, class_names)
-        (staging / BUNDLE_LABELS).write_text("\n".join(class_names) + "\n", encoding="utf-8")
-
-        metrics: dict = {"size_bytes": len(data)}  # the flatbuffer, without the metadata zip
-        if test_samples:
-            log(f"evaluating the TFLite model on {len(test_samples)} test images...")
-            y_true, y_pred, _ = predict_tflite(model_path, test_samples)
-            tflite_acc = compute_metrics(y_true, y_pred, class_names).accuracy
-            metrics["tflite_accuracy"] = round(tflite_acc, 5)
-            metrics["test_samples"] = len(test_samples)
-            if float_accuracy is not None:
-                metrics["float_accuracy"] = round(float_accuracy, 5)
-                metrics["accuracy_drop_points"] = round(100 * (float_accuracy - tflite_acc), 3)
-        metrics["cpu_latency_ms"] = round(_latency_ms(model_path), 4)
-
-        edgetpu_info = None
-        compiled = None
-        if mode == "int8" and edgetpu:
-            from training.edgetpu import INSTALL_HINT, check_edgetpu, compile_edgetpu
-
-            report = check_edgetpu(model_path)
-            log(report.format())
-            edgetpu_info = report.to_dict()
-            compiled = compile_edgetpu(model_path, class_names)
-            edgetpu_info["compiled"] = compiled is not None
-            if compiled is None:
-                log(f"  not compiled: {INSTALL_HINT}")
-            else:
-                compiled = compiled.rename(staging / BUNDLE_EDGETPU_MODEL)
-
-        drop = metrics.get("accuracy_drop_points")
-        passed = drop is None or drop <= max_drop
-        spec.update(
-            {
-                "metrics": metrics,
-                "quality_gate": {"max_drop_points": max_drop, "passed": passed},
-                "edgetpu": edgetpu_info,
-                "recipe": recipe,
-                "dataset": dataset,
-            }
+        size = convert_model(model, config.quantization, data.representative, model_path, log)
+        dtypes = check_dtypes(model_path, config.quantization)
+        spec = describe(model, class_names, config, dtypes, config.name or target.name)
+        # The spec goes in first, so the evaluation reads the model exactly as the app will
+        # (normalisation included), from the folder and from the bare file alike.
+        write_bundle_files(staging, spec, class_names, model_path)
+        metrics = evaluate(model_path, size, class_names, data, log)
+        edgetpu, compiled = edgetpu_step(model_path, staging, class_names, config, log)
+        spec = replace(
+            spec,
+            metrics=metrics,
+            quality_gate=quality_gate(metrics, config.max_drop),
+            edgetpu=edgetpu,
+            recipe=recipe,
+            dataset=dataset,
         )
-        _write_spec(staging, model_path, spec, class_names, compiled)
+        write_bundle_files(staging, spec, class_names, model_path, compiled)
         _swap_in(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return ExportResult(target, spec, passed)
+    return ExportResult(target, spec)
 
 
 def write_json(path: Path, data: dict) -> None:

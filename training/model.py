@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from training.errors import TrainingError
 
 ARCHITECTURES = ("mobilenet_v1", "mobilenet_v2")
+BASES = ("mobilenet_v2",)  # pretrained keras.applications backbones for transfer learning
 # (output channels at alpha 1, stride) of the 13 depthwise-separable blocks of MobileNetV1.
 V1_BLOCKS = [
     (64, 1),
@@ -39,6 +40,12 @@ V2_STAGES = [
 ]
 
 
+#: Width multiplier of a pretrained ``--base`` when ``--alpha`` is not given: 0.35 is the
+#: narrowest MobileNetV2 with published ImageNet weights, the fastest on a CPU, a Pi or an Edge
+#: TPU, and a frozen backbone's features transfer well at that width.
+TRANSFER_ALPHA = 0.35
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """Architecture hyper-parameters (also recorded in model.json)."""
@@ -64,6 +71,15 @@ class ModelSpec:
             raise TrainingError(f"input size must be at least 16, got {self.input_size}")
         if not 0 <= self.dropout < 1:
             raise TrainingError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    @classmethod
+    def create(cls, base: str | None = None, **values) -> ModelSpec:
+        """A spec from ``values`` (None: the default); ``alpha`` defaults to
+        :data:`TRANSFER_ALPHA` for a pretrained ``base``."""
+        values = {k: v for k, v in values.items() if v is not None}
+        if base:
+            values.setdefault("alpha", TRANSFER_ALPHA)
+        return cls(**values)
 
 
 def _divisible(value: float, divisor: int = 8) -> int:
@@ -169,7 +185,7 @@ def build_transfer_model(base: str, weights: str, spec: ModelSpec, batch_size: i
     import keras
     from keras import layers
 
-    if base != "mobilenet_v2" or spec.channels != 3:
+    if base not in BASES or spec.channels != 3:
         raise TrainingError("transfer learning supports --base mobilenet_v2 with 3 channels")
     try:
         backbone = keras.applications.MobileNetV2(
@@ -206,6 +222,11 @@ class Augmentation:
     translate: float = 0.1
     brightness: float = 0.1
     contrast: float = 0.1
+
+    @classmethod
+    def none(cls) -> Augmentation:
+        """No augmentation at all (``--no-augment``)."""
+        return cls(False, 0, 0, 0, 0, 0)
 
     def layers(self, seed: int) -> list:
         from keras import layers

@@ -1,26 +1,55 @@
-"""Fit a model with the callbacks a long CPU run needs.
+"""Fit a model with the callbacks a long CPU run needs, in two explicit phases.
+
+Phase ``head`` trains the model (with a pretrained base: only the new head); phase
+``fine_tune`` (``--base`` with ``--fine-tune-epochs``) then also trains the backbone's top
+layers, at a lower learning rate, continuing the epoch count.
 
 Best checkpoint (``best.keras``), early stopping, a CSV log, a fixed seed, and resume: Keras'
-``BackupAndRestore`` saves the full state (weights, optimizer, epoch) at the end of every epoch,
-so Ctrl-C or a crash loses at most the epoch in progress and ``--resume`` carries on from there.
+``BackupAndRestore`` saves the full state (weights, optimizer, epoch) at the end of every epoch
+into ``backup/<phase>/``, so Ctrl-C or a crash loses at most the epoch in progress and
+``--resume`` carries on from there, in the phase it was in: when the fine-tune phase starts it
+writes ``backup/phase.json`` and the weights it starts from, so a resume skips the head phase.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from edgecam.files import atomic_write_text
+from training.data import DEFAULT_SEED
 from training.errors import TrainingError
-from training.model import Augmentation, ModelSpec, build_model, with_augmentation
+from training.model import (
+    Augmentation,
+    ModelSpec,
+    build_model,
+    build_transfer_model,
+    with_augmentation,
+)
 
 BEST = "best.keras"
 LOG = "training_log.csv"
-BACKUP = "backup"
+BACKUP = "backup"  # present while a run is unfinished
 RECIPE = "recipe.json"
+HEAD = "head"
+FINE_TUNE = "fine_tune"
+#: In BACKUP once the fine-tune phase has started: {"phase": ..., "initial_epoch": ...}.
+PHASE_MARKER = "phase.json"
+#: In BACKUP: the weights the fine-tune phase started from (a resume before its first epoch
+#: ended starts there again; after that its own backup has newer ones).
+FINE_TUNE_START = "fine_tune_start.weights.h5"
+#: Fine-tuning a pretrained backbone at the head's learning rate would wipe out what the
+#: pretraining learnt in the first steps; a tenth is the usual transfer-learning step down.
+FINE_TUNE_LR_FACTOR = 0.1
+#: What ``--base`` is pretrained on when ``--weights`` is not given.
+DEFAULT_BACKBONE_WEIGHTS = "imagenet"
+OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("cosine", "constant")
+STRATEGIES = ("default", "mirrored")  # mirrored: tf.distribute over every GPU
 
 
 @dataclass(frozen=True)
@@ -37,21 +66,21 @@ class TrainConfig:
     label_smoothing: float = 0.0
     balance_classes: bool = True  # class weights when the data is imbalanced
     patience: int = 5  # early stopping on val_accuracy; 0 = off
-    seed: int = 42
+    seed: int = DEFAULT_SEED
     strategy: str = "default"  # default | mirrored
     base: str | None = None  # transfer learning backbone (mobilenet_v2)
-    weights: str | None = None  # imagenet
-    fine_tune_epochs: int = 0
-    fine_tune_layers: int = 30
+    weights: str | None = None  # the backbone's pretraining; None: DEFAULT_BACKBONE_WEIGHTS
+    fine_tune_epochs: int = 0  # epochs of the fine-tune phase (with a base only)
+    fine_tune_layers: int = 30  # backbone layers (from the top) the fine-tune phase trains
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise TrainingError("epochs and batch size must be at least 1")
-        if self.optimizer not in ("adam", "sgd"):
+        if self.optimizer not in OPTIMIZERS:
             raise TrainingError(f"unknown optimizer '{self.optimizer}'", "use adam or sgd")
-        if self.schedule not in ("cosine", "constant"):
+        if self.schedule not in SCHEDULES:
             raise TrainingError(f"unknown schedule '{self.schedule}'", "use cosine or constant")
-        if self.strategy not in ("default", "mirrored"):
+        if self.strategy not in STRATEGIES:
             raise TrainingError(f"unknown strategy '{self.strategy}'", "use default or mirrored")
         if not 0 <= self.label_smoothing < 1:
             raise TrainingError("label smoothing must be in [0, 1)")
@@ -59,16 +88,47 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @property
+    def backbone_weights(self) -> str:
+        """The pretraining of ``base``: ``weights``, else :data:`DEFAULT_BACKBONE_WEIGHTS`."""
+        return self.weights or DEFAULT_BACKBONE_WEIGHTS
+
+    @property
+    def fine_tune_learning_rate(self) -> float:
+        """The fine-tune phase's learning rate (:data:`FINE_TUNE_LR_FACTOR` of the head's)."""
+        return self.learning_rate * FINE_TUNE_LR_FACTOR
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One ``fit`` of a run: its name, its epochs (absolute indices) and its learning rate."""
+
+    name: str  # HEAD | FINE_TUNE
+    initial_epoch: int  # first epoch index (Keras' initial_epoch)
+    epochs: int  # the index it stops before (Keras' epochs)
+    learning_rate: float
+
+    @property
+    def length(self) -> int:
+        return self.epochs - self.initial_epoch
+
+
+@dataclass(frozen=True)
+class PhaseResult:
+    name: str
+    epochs: tuple[int, ...]  # the epoch indices this call ran (a resume skips finished ones)
+
 
 @dataclass
 class TrainResult:
     model: object  # the best keras.Model (without augmentation)
     best_path: Path
     log_path: Path
-    epochs_run: int
+    epochs_run: int  # epochs this call ran, all phases together
     best_val_accuracy: float | None
     seconds: float
     images_per_second: float
+    phases: list[PhaseResult] = field(default_factory=list)
 
 
 def _optimizer(config: TrainConfig, steps_per_epoch: int, epochs: int, lr: float):
@@ -104,6 +164,28 @@ def _one_hot(ds, num_classes: int):
     return ds.map(lambda x, y: (tf.cast(x, tf.float32), tf.one_hot(y, num_classes)))
 
 
+def _unfreeze_top(backbone, layers: int) -> None:
+    """Make the backbone's top ``layers`` trainable, the rest frozen."""
+    backbone.trainable = True
+    for layer in backbone.layers[:-layers]:
+        layer.trainable = False
+
+
+def _read_marker(backup: Path) -> dict | None:
+    path = backup / PHASE_MARKER
+    if not path.exists():
+        return None  # no marker: the run was in its head phase
+    try:
+        marker = json.loads(path.read_text())
+        if marker["phase"] != FINE_TUNE:
+            raise ValueError(marker["phase"])
+        return {"phase": FINE_TUNE, "initial_epoch": int(marker["initial_epoch"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        raise TrainingError(
+            f"{path} is damaged", "train again into a new --out folder, or delete the file"
+        ) from None
+
+
 def train(
     config: TrainConfig,
     train_ds,
@@ -115,6 +197,9 @@ def train(
     extra_callbacks: list | None = None,
 ) -> TrainResult:
     """Train on batched ``(uint8 image, int label)`` datasets; write checkpoints into ``out_dir``.
+
+    Runs the head phase, then (a ``base`` with ``fine_tune_epochs``) the fine-tune phase, which
+    continues the epoch count. ``resume`` continues an interrupted run in the phase it was in.
 
     Raises:
         TrainingError: ``out_dir`` holds an interrupted run and ``resume`` is False, or
@@ -133,75 +218,99 @@ def train(
         )
     if resume and not backup.exists():
         raise TrainingError(f"nothing to resume in {out_dir}", "start without --resume")
+    marker = _read_marker(backup) if resume else None
+    if marker is not None and not (config.base and config.fine_tune_epochs):
+        raise TrainingError(
+            f"{out_dir} was interrupted in its fine-tune phase",
+            "resume with the same --base and --fine-tune-epochs",
+        )
     if not resume:
         (out_dir / LOG).unlink(missing_ok=True)
     keras.utils.set_random_seed(config.seed)
     atomic_write_text(out_dir / RECIPE, json.dumps(config.to_dict(), indent=2) + "\n")
 
     spec = config.model
-    with _strategy(config.strategy).scope():
+    strategy = _strategy(config.strategy)
+    with strategy.scope():
         if config.base:
-            from training.model import build_transfer_model
-
-            model, backbone = build_transfer_model(config.base, config.weights or "imagenet", spec)
+            model, backbone = build_transfer_model(config.base, config.backbone_weights, spec)
         else:
             model, backbone = build_model(spec), None
         trainable = with_augmentation(model, config.augmentation, config.seed)
-        _compile(trainable, config, steps_per_epoch, config.epochs, config.learning_rate)
 
     throughput = Throughput(config.batch_size)
-    best_so_far = best_logged(out_dir / LOG) if resume else None
-    callbacks = [
-        keras.callbacks.BackupAndRestore(str(backup), save_freq="epoch", delete_checkpoint=True),
-        BestModel(model, out_dir / BEST, best_so_far),
+    best = BestModel(model, out_dir / BEST, best_logged(out_dir / LOG) if resume else None)
+    shared = [
+        best,
         keras.callbacks.CSVLogger(str(out_dir / LOG), append=True),
         throughput,
+        *(extra_callbacks or []),
     ]
-    callbacks += extra_callbacks or []
-    if config.patience:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor="val_accuracy", patience=config.patience, restore_best_weights=False
+    train_data = _one_hot(train_ds, spec.num_classes)
+    val_data = _one_hot(val_ds, spec.num_classes)
+
+    def fit(phase: Phase) -> PhaseResult:
+        with strategy.scope():
+            _compile(trainable, config, steps_per_epoch, phase.length, phase.learning_rate)
+        callbacks = [
+            # First, so that every later callback sees the restored state.
+            keras.callbacks.BackupAndRestore(
+                str(backup / phase.name), save_freq="epoch", delete_checkpoint=False
+            ),
+            *shared,
+        ]
+        if config.patience:
+            callbacks.append(
+                keras.callbacks.EarlyStopping(
+                    monitor="val_accuracy", patience=config.patience, restore_best_weights=False
+                )
             )
-        )
-    verbose = 1 if sys.stdout.isatty() else 2
-    started = time.perf_counter()
-    history = trainable.fit(
-        _one_hot(train_ds, spec.num_classes),
-        validation_data=_one_hot(val_ds, spec.num_classes),
-        epochs=config.epochs,
-        class_weight=class_weight,
-        callbacks=callbacks,
-        verbose=verbose,
-        shuffle=False,  # the tf.data pipeline shuffles
-    )
-    epochs_run = len(history.history.get("loss", []))
-
-    if backbone is not None and config.fine_tune_epochs:
-        backbone.trainable = True
-        for layer in backbone.layers[: -config.fine_tune_layers]:
-            layer.trainable = False
-        _compile(
-            trainable, config, steps_per_epoch, config.fine_tune_epochs, config.learning_rate / 10
-        )
-        fine = trainable.fit(
-            _one_hot(train_ds, spec.num_classes),
-            validation_data=_one_hot(val_ds, spec.num_classes),
-            epochs=config.fine_tune_epochs,
+        history = trainable.fit(
+            train_data,
+            validation_data=val_data,
+            initial_epoch=phase.initial_epoch,
+            epochs=phase.epochs,
             class_weight=class_weight,
-            callbacks=callbacks[1:],
-            verbose=verbose,
-            shuffle=False,
+            callbacks=callbacks,
+            verbose=1 if sys.stdout.isatty() else 2,
+            shuffle=False,  # the tf.data pipeline shuffles
         )
-        epochs_run += len(fine.history.get("loss", []))
+        return PhaseResult(phase.name, tuple(history.epoch))
 
-    best = keras.models.load_model(out_dir / BEST) if (out_dir / BEST).exists() else model
+    started = time.perf_counter()
+    phases = []
+    if marker is None:
+        phases.append(fit(Phase(HEAD, 0, config.epochs, config.learning_rate)))
+        # Resumed after its last epoch's backup, the head phase runs no epoch: it had run all.
+        head_end = phases[-1].epochs[-1] + 1 if phases[-1].epochs else config.epochs
+    else:
+        head_end = marker["initial_epoch"]
+    if backbone is not None and config.fine_tune_epochs:
+        fine = Phase(
+            FINE_TUNE, head_end, head_end + config.fine_tune_epochs, config.fine_tune_learning_rate
+        )
+        _unfreeze_top(backbone, config.fine_tune_layers)
+        if marker is None:
+            backup.mkdir(exist_ok=True)
+            trainable.save_weights(str(backup / FINE_TUNE_START))
+            atomic_write_text(
+                backup / PHASE_MARKER,
+                json.dumps({"phase": FINE_TUNE, "initial_epoch": head_end}) + "\n",
+            )
+        else:
+            # Resumed: start where the phase started; its own backup, if any, is newer.
+            trainable.load_weights(str(backup / FINE_TUNE_START))
+        phases.append(fit(fine))
+    shutil.rmtree(backup, ignore_errors=True)
+
+    saved = keras.models.load_model(out_dir / BEST) if (out_dir / BEST).exists() else model
     return TrainResult(
-        model=best,
+        model=saved,
         best_path=out_dir / BEST,
         log_path=out_dir / LOG,
-        epochs_run=epochs_run,
-        best_val_accuracy=callbacks[1].best,
+        epochs_run=sum(len(p.epochs) for p in phases),
+        best_val_accuracy=best.best,
         seconds=time.perf_counter() - started,
         images_per_second=throughput.rate,
+        phases=phases,
     )
