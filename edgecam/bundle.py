@@ -55,9 +55,7 @@ class ModelFiles:
 def check_tflite_file(path: Path) -> None:
     """Fail with a clear error unless ``path`` is a readable file holding a TFLite model."""
     if not path.exists():
-        raise ModelError(
-            f"model not found: {path}", "give a bundle folder or a .tflite file with --model"
-        )
+        raise ModelError(f"model not found: {path}", "give a bundle folder or a .tflite file")
     if path.is_dir():
         raise ModelError(
             f"{path} is a folder without {BUNDLE_MODEL}",
@@ -97,7 +95,7 @@ def resolve_model(path: str | Path, labels: str | Path | None = None) -> ModelFi
         if not model.exists():
             candidates = sorted(p.name for p in path.glob("*.tflite"))
             hint = (
-                f"it holds {', '.join(candidates)}: pass one of them with --model"
+                f"it holds {', '.join(candidates)}: give one of them instead"
                 if candidates
                 else "a bundle folder must hold model.tflite"
             )

@@ -350,19 +350,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         max_reconnects=args.max_reconnects,
         max_results=args.max_frames,
     )
-    try:
+
+    def start() -> str:
         if args.source is None:
-            description = session.start_default(demo=defaults.DEMO_CLIP)
-        else:
-            description = session.start(args.source)
-        classifier = session.classifier
-        if not args.json:
-            print(
-                f"edgecam: {classifier.name} on {classifier.delegate} ({classifier.runtime}), "
-                f"source {description}",
-                file=sys.stderr,
-            )
-        status = run_headless(session, as_json=args.json, stats_every_s=args.stats_every)
+            return session.start_default(demo=defaults.DEMO_CLIP)
+        return session.start(args.source)
+
+    try:
+        status = run_headless(session, start, as_json=args.json, stats_every_s=args.stats_every)
     finally:
         session.close()
     if status:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from edgecam.defaults import TOP_K
 from edgecam.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ class ClassifierOptions:
     delegate: Delegate = Delegate.AUTO
     runtime: Runtime = Runtime.AUTO
     threads: int | None = None
-    top_k: int = 5
+    top_k: int = TOP_K
     edgetpu_device: str | None = None
     gpu_delegate_library: Path | None = None
     resize: ResizeMode | None = None

@@ -7,6 +7,7 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 from edgecam.capture.sources import Frame
@@ -85,22 +86,33 @@ class TerminalPrinter(LiveListener):
 
 def run_headless(
     session: LiveSession,
+    start: Callable[[], str],
     *,
     as_json: bool = False,
     stats_every_s: float = STATS_EVERY_S,
     out: TextIO = sys.stdout,
 ) -> int:
-    """Print ``session``'s results until its source ends or fails for good, or Ctrl-C.
+    """Start ``session`` with ``start()`` and print its results until its source ends or fails
+    for good, or Ctrl-C.
 
-    The session must be started. Predictions go to ``out`` as they come (JSON lines with
+    ``start`` opens the source and returns its description; it runs once the printer listens,
+    so no result is missed. Predictions go to ``out`` as they come (JSON lines with
     ``as_json``), a stats line every ``stats_every_s`` seconds and once at the end. Returns 0,
     or :data:`EXIT_INTERRUPTED` after Ctrl-C; the caller checks ``session.error``.
     """
     printer = TerminalPrinter(session, out, as_json)
     session.add_listener(printer)
     status = 0
-    next_stats = time.monotonic() + stats_every_s
     try:
+        description = start()
+        if not as_json:
+            clf = session.classifier
+            print(
+                f"edgecam: {clf.name} on {clf.delegate} ({clf.runtime}), source {description}",
+                file=sys.stderr,
+                flush=True,
+            )
+        next_stats = time.monotonic() + stats_every_s
         while not session.wait(timeout=0.1):
             if stats_every_s > 0 and time.monotonic() >= next_stats:
                 printer.emit_stats(session.stats())

@@ -63,6 +63,11 @@ def read_labels_file(path: str | Path) -> list[str]:
         LabelsError: the file is missing, unreadable or empty.
     """
     path = Path(path)
+    if path.is_dir():
+        raise LabelsError(
+            f"{path} is a folder, not a labels file",
+            "give the text file with one class name per line (e.g. BUNDLE/labels.txt)",
+        )
     try:
         data = path.read_bytes()
     except FileNotFoundError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from typing import ClassVar
 
 import numpy as np
 
@@ -26,7 +27,7 @@ class FakeSource(FrameSource):
     every fake made is released when its test ends (``conftest.release_fakes``).
     """
 
-    made: list[FakeSource] = []
+    made: ClassVar[list[FakeSource]] = []
 
     def __init__(
         self,

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import threading
 
 import cv2
 import pytest
-from conftest import FIXTURES, HAS_LITERT, assert_one_line_error, run_cli, solid, write_video
+from conftest import (
+    FIXTURES,
+    HAS_LITERT,
+    REPO,
+    assert_one_line_error,
+    run_cli,
+    solid,
+    write_video,
+)
 
 COLOR = str(FIXTURES / "color_float32.tflite")
 
@@ -414,3 +427,134 @@ def test_default_model_classifies_the_demo_samples():
         expected = slug.get(name, name.capitalize())
         right += record["predictions"][0]["label"] == expected
     assert right >= 8, records  # 10 of 10 when the bundle was made; the test set says 92.7 %
+
+
+# -- what a new user hit (issue 9, part 6) ---------------------------------------------------
+
+
+def test_headless_ctrl_c_exits_130_after_the_final_stats(tmp_path):
+    video = write_video(tmp_path / "v.mp4", ["red"] * 30)
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "edgecam",
+            "run",
+            "--headless",
+            "--source",
+            str(video),
+            "--model",
+            COLOR,
+            "--loop",
+            "--stats-every",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
+    watchdog = threading.Timer(60, proc.kill)
+    watchdog.start()
+    for line in proc.stdout:  # the pipeline is running once the first result is printed
+        if line.startswith("frame"):
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate()
+    watchdog.cancel()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert "[final]" in out
+
+
+def test_no_pace_folder_classifies_every_image_and_names_it(tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    colors = ["red", "green", "blue"] * 4
+    for i, color in enumerate(colors):
+        cv2.imwrite(str(folder / f"{i:02d}_{color}.png"), solid(color))
+    proc = run_cli(
+        "run", "--headless", "--source", str(folder), "--model", COLOR, "--no-pace", "--json"
+    )
+    assert proc.returncode == 0, proc.stderr
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    predictions = [r for r in records if "predictions" in r]
+    assert [r["frame"] for r in predictions] == list(range(12))  # none dropped
+    for record, color in zip(predictions, colors, strict=True):
+        assert record["image"].endswith(f"_{color}.png")
+        assert record["predictions"][0]["label"] == color
+    assert records[-1]["stats"]["frames_dropped"] == 0
+
+
+def test_unreadable_images_as_a_source_are_named(tmp_path, color_images):
+    bad = tmp_path / "only.jpg"
+    bad.write_text("not an image")
+    proc = run_cli("run", "--headless", "--source", str(bad), "--model", COLOR)
+    assert_one_line_error(proc, "no readable image")
+    assert f"edgecam: note: skipped {bad}: not a readable image" in proc.stderr
+    proc = run_cli(
+        "run", "--headless", "--source", str(color_images), "--model", COLOR, "--no-pace"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"skipped {color_images / '3_broken.jpg'}" in proc.stderr
+    assert "ended after 3 frames" in proc.stderr
+
+
+def test_one_frame_is_one_frame(tmp_path):
+    image = tmp_path / "one.png"
+    cv2.imwrite(str(image), solid("green"))
+    proc = run_cli("run", "--headless", "--source", str(image), "--model", COLOR)
+    assert proc.returncode == 0, proc.stderr
+    assert "ended after 1 frame (use --loop" in proc.stderr
+
+
+def test_verbosity_flags_before_or_after_the_command(images):
+    quiet = run_cli("classify", str(images["red"]), "--model", COLOR, "-q")
+    assert quiet.returncode == 0 and "edgecam: note" not in quiet.stderr
+    verbose = run_cli("classify", str(images["red"]), "--model", COLOR, "--verbose")
+    assert verbose.returncode == 0, verbose.stderr
+    before = run_cli("-q", "classify", str(images["red"]), "--model", COLOR)
+    assert before.returncode == 0 and "edgecam: note" not in before.stderr
+
+
+def test_the_default_model_variable_is_named_when_it_is_wrong(images, tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGECAM_DEFAULT_MODEL", "/nope")
+    proc = run_cli("classify", str(images["red"]))
+    assert_one_line_error(proc, "$EDGECAM_DEFAULT_MODEL (/nope) does not exist")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--fps", "0"], "must be more than 0"),
+        (["--stats-every", "-1"], "must be at least 0"),
+        (["--threshold", "2"], "must be at most 1"),
+        (["--max-reconnects", "-2"], "must be at least 0"),
+    ],
+)
+def test_out_of_range_run_options_are_refused(tmp_path, args, message):
+    proc = run_cli("run", "--headless", "--source", str(tmp_path), "--model", COLOR, *args)
+    assert proc.returncode == 2 and message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_fps_for_a_video_is_an_error_not_ignored(tmp_path):
+    video = write_video(tmp_path / "v.mp4", ["red"] * 3)
+    proc = run_cli("run", "--headless", "--source", str(video), "--model", COLOR, "--fps", "10")
+    assert_one_line_error(proc, "--fps applies to image folders")
+
+
+def test_info_and_labels_hints_fit_the_mistake(tmp_path):
+    proc = run_cli("info", str(tmp_path / "missing.tflite"))
+    line = assert_one_line_error(proc, "model not found")
+    assert "--model" not in line  # info takes the model as its argument
+    proc = run_cli("info", COLOR, "--labels", str(tmp_path))
+    assert_one_line_error(proc, "is a folder, not a labels file")
+
+
+def test_a_stream_that_does_not_open_prints_no_ffmpeg_noise():
+    proc = run_cli("run", "--headless", "--source", "http://127.0.0.1:9/x.mp4", "--model", COLOR)
+    assert_one_line_error(proc, "could not be opened")
+    assert "@ 0x" not in proc.stderr and "[tcp" not in proc.stderr

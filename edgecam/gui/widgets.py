@@ -10,6 +10,7 @@ from PyQt6.QtCore import QRectF, Qt
 from PyQt6.QtGui import QColor, QFont, QImage, QPainter
 from PyQt6.QtWidgets import QFormLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
 
+from edgecam.defaults import THRESHOLD
 from edgecam.vision.types import Classification
 
 UNCERTAIN = "uncertain"
@@ -77,7 +78,7 @@ class PredictionPanel(QWidget):
 
     def __init__(self, rows: int = 5, parent=None) -> None:
         super().__init__(parent)
-        self.threshold = 0.5
+        self.threshold = THRESHOLD
         layout = QVBoxLayout(self)
         self.top_label = QLabel("—")
         font = QFont()
