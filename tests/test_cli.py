@@ -558,3 +558,11 @@ def test_a_stream_that_does_not_open_prints_no_ffmpeg_noise():
     proc = run_cli("run", "--headless", "--source", "http://127.0.0.1:9/x.mp4", "--model", COLOR)
     assert_one_line_error(proc, "could not be opened")
     assert "@ 0x" not in proc.stderr and "[tcp" not in proc.stderr
+
+
+def test_a_broken_model_is_one_error_without_a_gpu_note_first(tmp_path, images):
+    broken = tmp_path / "broken.tflite"
+    broken.write_bytes((FIXTURES / "color_float32.tflite").read_bytes()[:600])
+    proc = run_cli("classify", str(images["red"]), "--model", str(broken))
+    assert_one_line_error(proc)
+    assert "GPU not used" not in proc.stderr, proc.stderr

@@ -62,20 +62,29 @@ def open_engine(files: ModelFiles, options: EngineOptions) -> Engine:
         return _load(entry, backend, files, options)
 
     candidates = [entry for entry in table if entry.applies(files, options)]
+    # The fallbacks are told only once an engine runs: when the model fails everywhere, the
+    # user's error is the model's, not a GPU note before it.
+    fallbacks: list[str] = []
     for i, entry in enumerate(candidates):
         if i == len(candidates) - 1:  # the last resort: its failure is the user's error
-            return _load(entry, backend, files, options)
+            engine = _load(entry, backend, files, options)
+            for text in fallbacks:
+                logger.warning(text)
+            return engine
         try:
-            return _load(entry, backend, files, options)
+            engine = _load(entry, backend, files, options)
         except (DelegateError, ModelError) as exc:
             fatal = entry.fatal(files, exc)
             if fatal is not None:
                 raise fatal from None
             text = f"{entry.label} not used: {exc.message}"
             if i + 1 == len(candidates) - 1:
-                # A model the last resort cannot load either fails there with the same message.
                 text += f"; running on the {candidates[-1].label}"
+            fallbacks.append(text)
+            continue
+        for text in fallbacks:
             logger.warning(text)
+        return engine
     raise DelegateError(  # only a table whose last entry does not apply gets here
         f"no delegate can run {files.model}", "use --delegate cpu"
     )
