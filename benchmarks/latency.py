@@ -1,10 +1,11 @@
-"""Frame-to-result latency of the live Pipeline on a source paced at 30 fps.
+"""Frame-to-result latency of the live session on a source paced at 30 fps.
 
     .venv/bin/python benchmarks/latency.py [--seconds 20] [--json out.json]
 
 A 640x480 mp4v clip at 30 fps (written once by models.write_clip) plays through
-``VideoFileSource`` (paced at the file's rate, like a camera) into ``edgecam.pipeline.Pipeline``.
-For every result delivered to ``on_result`` the age is ``time.monotonic()`` at delivery minus
+``VideoFileSource`` (paced at the file's rate, like a camera) into ``edgecam.live.LiveSession``,
+what every front end runs (its pipeline plus the listener hand-over). For every result delivered
+to a listener the age is ``time.monotonic()`` at delivery minus
 ``Classification.frame_timestamp`` (``time.monotonic()`` when the source returned the decoded
 frame). Models: the committed colour fixture (~0.05 ms), the same fixture wrapped to sleep a
 fixed 20 ms or 60 ms after each inference (EMULATED slower models: the sleep holds no CPU), and
@@ -29,7 +30,7 @@ from overhead import busy_seconds, environment
 
 from edgecam.capture.sources import VideoFileSource
 from edgecam.config import ClassifierOptions
-from edgecam.pipeline import Pipeline
+from edgecam.live import LiveListener, LiveSession
 from edgecam.vision.classifier import Classifier
 from edgecam.vision.types import Timings
 
@@ -85,7 +86,7 @@ def own_bound_check(ages, work_ms, intervals_ms) -> dict:
 
 
 def measure(name: str, classifier, delegate: str, clip: Path) -> dict:
-    """Play ``clip`` once through a Pipeline running ``classifier``; return the figures."""
+    """Play ``clip`` once through a LiveSession running ``classifier``; return the figures."""
     classifier.classify(synthetic_frame())  # untimed: the first invoke sets up XNNPACK
     ages, delivered, inference, total, indices, captured = [], [], [], [], [], []
 
@@ -97,15 +98,22 @@ def measure(name: str, classifier, delegate: str, clip: Path) -> dict:
         total.append(result.timings.total_ms)
         indices.append(frame.index)
 
-    pipeline = Pipeline(
-        VideoFileSource(clip), classifier, on_result, lambda f: captured.append(f.timestamp)
-    )
+    class Probe(LiveListener):
+        def frame(self, frame) -> None:
+            captured.append(frame.timestamp)
+
+        def result(self, result, frame) -> None:
+            on_result(result, frame)
+
+    session = LiveSession(classifier)
+    session.add_listener(Probe())
     wall0, (busy0, mine0) = time.perf_counter(), busy_seconds()
-    pipeline.run()
+    session.start(VideoFileSource(clip))
+    session.wait()
     wall, (busy, mine) = time.perf_counter() - wall0, busy_seconds()
-    if pipeline.error is not None:
-        raise SystemExit(f"{name}: {pipeline.error}")
-    stats = pipeline.stats()
+    if session.error is not None:
+        raise SystemExit(f"{name}: {session.error}")
+    stats = session.stats()
     median_inference = float(np.median(inference))
     bound = median_inference + 1e3 / FPS
     # Each result over the bound, youngest first: its own classify time, the time its frame

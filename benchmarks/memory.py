@@ -91,14 +91,16 @@ def run_gui(clip: Path, marks: list[int]) -> dict:
     from PyQt6.QtCore import QEventLoop, QSettings, QTimer
     from PyQt6.QtWidgets import QApplication
 
-    from edgecam.gui.session import LiveSession
+    from edgecam.gui.session import QtSession
     from edgecam.gui.settings import Settings
     from edgecam.gui.window import MainWindow
+    from edgecam.live import LiveSession
 
     app = QApplication([sys.argv[0]])
     with tempfile.TemporaryDirectory() as tmp:
         ini = QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat)
-        session = LiveSession(Classifier(OPTIONS))
+        live = LiveSession(Classifier(OPTIONS), loop_files=True)
+        session = QtSession(live)
         window = MainWindow(session, OPTIONS, Settings(ini), Path(tmp) / "snaps")
         window.resize(800, 500)
         window.show()
@@ -111,19 +113,19 @@ def run_gui(clip: Path, marks: list[int]) -> dict:
 
         def check() -> None:
             # A local loop: app.quit() would close the window (and stop the session) first.
-            if sampler.poll(session.stats().frames_captured):
+            if sampler.poll(live.stats().frames_captured):
                 loop.quit()
-            elif not session.pipeline.running:
-                failed.append(str(session.pipeline.error))
+            elif not live.running:
+                failed.append(str(live.error))
                 loop.quit()
 
         timer = QTimer()
         timer.timeout.connect(check)
-        session.start(VideoFileSource(clip, loop=True, pace=False))
+        live.start(VideoFileSource(clip, loop=True, pace=False))
         timer.start(5)
         loop.exec()
         timer.stop()
-        stats = session.stats()
+        stats = live.stats()
         display_fps = window.view.display_fps()
         window.close()
     if failed:

@@ -231,11 +231,13 @@ def latency_section(data: dict) -> list[str]:
         f"{env['opencv']}. Source: `{data['clip']}`, {data['seconds']:g} s of 640x480 mp4v at "
         f"{data['fps']:g} fps (the synthetic frame scrolling sideways, written by "
         "`models.write_clip`), played by `VideoFileSource`, which paces it at the file's rate "
-        "like a camera, into `edgecam.pipeline.Pipeline` (capture thread, latest-frame slot, "
-        "inference thread). For every result the pipeline delivers, age = `time.monotonic()` "
-        "on entering `on_result` minus `Classification.frame_timestamp` (`time.monotonic()` when "
-        "the source returned the decoded frame, so decoding is not counted, nor a real camera's "
-        "exposure and driver buffering). One untimed `classify` precedes each run.",
+        "like a camera, into `edgecam.live.LiveSession`, what the window and headless mode run "
+        "(its pipeline's capture thread, latest-frame slot and inference thread, then the "
+        "listener hand-over). For every result a listener receives, age = `time.monotonic()` "
+        "on entering `LiveListener.result` minus `Classification.frame_timestamp` "
+        "(`time.monotonic()` when the source returned the decoded frame, so decoding is not "
+        "counted, nor a real camera's exposure and driver buffering). One untimed `classify` "
+        "precedes each run.",
         "",
         AGE_BOUNDS.format(
             tolerance=round(data["results"][0]["own_bound"].get("tolerance_ms", 0) * 1e3)
@@ -307,14 +309,15 @@ def memory_section(data: dict) -> list[str]:
         f"after {first})",
         "",
         f"Source: `{data['clip']}` (10 s, 640x480 mp4v) looped by "
-        "`VideoFileSource(clip, loop=True, pace=False)`, so frames come as fast as they decode; "
+        "`VideoFileSource(clip, loop=True, pace=False)`, so frames come as fast as they are "
+        "classified (an unpaced file is read losslessly: none dropped); "
         f"model `{data['model']}` (`delegate='cpu'`, top 3). Each case runs in its own fresh "
         "process (`benchmarks/memory.py --child CASE`):",
         "",
         "- **headless**: `Pipeline(source, Classifier(...))`, the main thread polling;",
         "- **gui**: a `MainWindow` (`QT_QPA_PLATFORM=offscreen`, 800x500, shown) around a "
-        "`LiveSession` running the same source and model, the Qt event loop running (frames "
-        "painted, predictions and the 500 ms stats timer updated).",
+        "`QtSession` and its `LiveSession` running the same source and model, the Qt event "
+        "loop running (frames painted, predictions and the 500 ms stats timer updated).",
         "",
         "RSS is VmRSS from `/proc/self/status`, read in the main thread, which polls the "
         "pipeline's captured-frame count every 5 ms and samples the first time it reaches each "
