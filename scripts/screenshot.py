@@ -19,10 +19,10 @@ from PyQt6.QtWidgets import QApplication
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from edgecam.cli import DEFAULT_MODEL, DEMO_CLIP  # noqa: E402
-from edgecam.config import ClassifierOptions  # noqa: E402
+from edgecam.defaults import BUNDLED_MODEL, DEMO_CLIP  # noqa: E402
 from edgecam.files import atomic_write  # noqa: E402
 from edgecam.gui.app import AppOptions, run_app  # noqa: E402
+from edgecam.run_options import RunOptions  # noqa: E402
 
 WAIT_MS = 5000
 
@@ -55,12 +55,11 @@ def main() -> int:
 
     QTimer.singleShot(WAIT_MS, grab)
     model = (
-        DEFAULT_MODEL if DEFAULT_MODEL.exists() else REPO / "tests/fixtures/color_float32.tflite"
+        BUNDLED_MODEL if BUNDLED_MODEL.exists() else REPO / "tests/fixtures/color_float32.tflite"
     )
     return run_app(
         AppOptions(
-            classifier=ClassifierOptions(model=model, top_k=5),
-            source=str(DEMO_CLIP),
+            given=RunOptions(model=model, top_k=5, source=str(DEMO_CLIP)),
             demo_clip=DEMO_CLIP,
             snapshot_dir=Path(tempfile.mkdtemp()),
         )
