@@ -9,6 +9,9 @@ pipeline; the listener's methods are called from worker threads.
 Threads: every piece of state here is read and written under ``_lock``; nothing slow (opening a
 source, loading a model, joining a pipeline) runs while it is held, and a generation counter,
 bumped by every start and stop, lets late events of an earlier source be dropped.
+
+(Longer than most modules here on purpose: one lock guards everything in it, and that is easiest
+to check when every method that takes it is in one place.)
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from edgecam.capture.sources import Frame, FrameSource, VideoFileSource, open_source
+from edgecam.capture.sources import Frame, FrameSource, SourceKind, VideoFileSource, open_source
 from edgecam.config import ClassifierOptions
 from edgecam.defaults import RECONNECT_SECONDS, SOURCE, THRESHOLD
 from edgecam.errors import ConfigError, EdgecamError, ModelError, SourceError
@@ -224,7 +227,7 @@ class LiveSession:
         """
         source = spec if isinstance(spec, FrameSource) else self.make_source(spec)
         current = self.source
-        if current is not None and current.kind == "camera" and source.kind == "camera":
+        if current is not None and current.kind is source.kind is SourceKind.CAMERA:
             self.stop()  # one camera may not open while another holds the same device
         source.open()  # fail here, before the running source is stopped
         self.stop()
