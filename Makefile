@@ -25,35 +25,45 @@ DEFAULT_RECIPE := --arch mobilenet_v1 --alpha 0.5 --depth 7 --epochs 16 --batch-
 	--translate 0.05 --patience 0 --seed 42
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: help venv venv-pi venv-train run test test-main test-pi test-train lint fixtures bench \
+.PHONY: help venv venv-pi venv-train run test test-main test-pi test-train lint fixtures bench dist \
 	default-model demo screenshot lock clean
 
 help:
 	@echo "make run      - install (into .venv) and run live classification"
 	@echo "make test     - build the test environments from nothing and run the whole suite"
 	@echo "make lint     - ruff"
+	@echo "make dist     - the wheel and the sdist in dist/ (python -m build)"
 	@echo "make bench    - every benchmark (runtimes, quantization, latency, memory...) -> docs/BENCHMARKS.md"
 	@echo "make fixtures - regenerate the .tflite test fixtures (needs TensorFlow: .venv-train)"
 	@echo "make default-model - retrain + export + evaluate assets/models/default (Fashion-MNIST)"
 	@echo "make demo     - regenerate the demo clip and sample images in assets/demo"
 
-$(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
+$(VENV)/.installed: pyproject.toml setup.py $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install $(PIP_FLAGS) -c $(CONSTRAINTS) -e '.[litert,gui,dev]'
 	touch $@
 
+# The wheel and the sdist, as a device installs them (`python -m build`); the Pi suite runs on
+# the installed wheel, not on the checkout.
+DIST := dist
+
+dist: venv
+	rm -rf $(DIST)
+	$(VENV)/bin/python -m build --outdir $(DIST) . > $(VENV)/build.log 2>&1 || (cat $(VENV)/build.log; exit 1)
+	@ls -l $(DIST) | tail -n +2
+
 # The Raspberry Pi / Coral case: tflite-runtime + numpy<2 + OpenCV headless, no TensorFlow, no Qt.
-$(VENV_PI)/.installed: pyproject.toml $(CONSTRAINTS_PI)
+$(VENV_PI)/.installed: pyproject.toml setup.py $(CONSTRAINTS_PI) | dist
 	$(PYTHON) -m venv $(VENV_PI)
 ifeq ($(PI_PYTHON_OK),1)
-	$(VENV_PI)/bin/pip install $(PIP_FLAGS) -c $(CONSTRAINTS_PI) -e '.[tflite-runtime]' pytest pytest-timeout
+	$(VENV_PI)/bin/pip install $(PIP_FLAGS) -c $(CONSTRAINTS_PI) "$$(ls $(DIST)/edgecam-*.whl)[tflite-runtime]" pytest pytest-timeout
 else
 	@echo "NOTE: tflite-runtime has wheels only for Python 3.11; the Pi environment uses ai-edge-litert instead (still no TensorFlow, no Qt)."
-	$(VENV_PI)/bin/pip install $(PIP_FLAGS) -c $(CONSTRAINTS) -e '.[litert]' pytest pytest-timeout
+	$(VENV_PI)/bin/pip install $(PIP_FLAGS) -c $(CONSTRAINTS) "$$(ls $(DIST)/edgecam-*.whl)[litert]" pytest pytest-timeout
 endif
 	touch $@
 
-$(VENV_TRAIN)/.installed: pyproject.toml $(CONSTRAINTS)
+$(VENV_TRAIN)/.installed: pyproject.toml setup.py $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV_TRAIN)
 	$(VENV_TRAIN)/bin/pip install $(PIP_FLAGS) -c $(CONSTRAINTS) -e '.[litert,train,dev]'
 	touch $@
@@ -75,9 +85,12 @@ test-main: venv
 test-train: venv-train
 	$(VENV_TRAIN)/bin/python -m pytest -q -p no:cacheprovider -p no:pytest-qt $(wildcard tests/test_training_*.py)
 
-# The Pi environment runs the tests that matter on a Pi; `full` tests need the dev environment.
-test-pi: venv-pi
-	$(VENV_PI)/bin/python -m pytest -q -m "not full and not gui" -p no:cacheprovider
+# The Pi environment runs the tests that matter on a Pi, against the freshly built wheel installed
+# there: run from tests/, so the checkout's edgecam/ is not on sys.path. `full` tests need the
+# dev environment.
+test-pi: dist venv-pi
+	$(VENV_PI)/bin/pip install $(PIP_FLAGS) --force-reinstall --no-deps $(DIST)/edgecam-*.whl
+	cd tests && EDGECAM_TEST_INSTALLED=1 ../$(VENV_PI)/bin/python -m pytest -q -m "not full and not gui" -p no:cacheprovider
 
 LINT_DIRS := $(wildcard edgecam training tests benchmarks scripts)
 
@@ -126,4 +139,4 @@ lock:
 	@echo "review $(CONSTRAINTS).new (keep the numpy markers), then move it over $(CONSTRAINTS)"
 
 clean:
-	rm -rf $(VENV) $(VENV_PI) $(VENV_TRAIN) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(VENV_PI) $(VENV_TRAIN) $(DIST) build .pytest_cache .ruff_cache *.egg-info

@@ -322,7 +322,7 @@ def _run_window(args: argparse.Namespace, given: RunOptions) -> int:
         AppOptions(
             given=given,
             fullscreen=args.fullscreen,
-            demo_clip=defaults.DEMO_CLIP,
+            demo_clip=defaults.demo_clip(),
             snapshot_dir=args.snapshot_dir,
             reconnect_s=args.reconnect_every,
         )
@@ -353,7 +353,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     def start() -> str:
         if args.source is None:
-            return session.start_default(demo=defaults.DEMO_CLIP)
+            return session.start_default(demo=defaults.demo_clip())
         return session.start(args.source)
 
     try:

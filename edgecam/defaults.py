@@ -24,13 +24,43 @@ STATS_EVERY_S = 2.0
 #: The source tried when none is given or saved.
 SOURCE = "0"
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
 #: Names a deployment's own default model instead of the bundled one.
 DEFAULT_MODEL_ENV = "EDGECAM_DEFAULT_MODEL"
-#: The bundled default model (Fashion-MNIST, int8; `make default-model` rebuilds it).
-BUNDLED_MODEL = ASSETS / "models" / "default"
-#: What plays when no camera is found (Fashion-MNIST test images; `make demo` rebuilds it).
-DEMO_CLIP = ASSETS / "demo" / "fashion.mp4"
+#: Where the assets are inside the installed package (setup.py maps the checkout's assets/).
+ASSETS_PACKAGE = "edgecam.assets"
+_CHECKOUT_ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+
+def assets_dir() -> Path:
+    """The bundled assets: the installed package data, else the checkout's ``assets/``.
+
+    Found with :mod:`importlib.resources`, so a wheel or ``pip install .`` has the default
+    model and the demo clip as an editable install does. Only called when needed: importing
+    this module does no I/O.
+    """
+    from importlib.resources import files
+
+    try:
+        # joinpath gives a real path also for the namespace package edgecam.assets is.
+        found = Path(str(files(ASSETS_PACKAGE).joinpath("models"))).parent
+    except ModuleNotFoundError:  # an editable install or a bare checkout on PYTHONPATH
+        return _CHECKOUT_ASSETS
+    return found if found.is_dir() else _CHECKOUT_ASSETS
+
+
+def bundled_model() -> Path:
+    """The bundled default model (Fashion-MNIST, int8; `make default-model` rebuilds it)."""
+    return assets_dir() / "models" / "default"
+
+
+def demo_clip() -> Path:
+    """What plays when no camera is found (Fashion-MNIST test images; `make demo`)."""
+    return assets_dir() / "demo" / "fashion.mp4"
+
+
+def demo_samples() -> list[Path]:
+    """The demo sample images (one per class), sorted by name."""
+    return sorted((assets_dir() / "demo" / "samples").glob("*.png"))
 
 
 def default_model() -> tuple[Path, str]:
@@ -38,4 +68,4 @@ def default_model() -> tuple[Path, str]:
     configured = os.environ.get(DEFAULT_MODEL_ENV)
     if configured:
         return Path(configured).expanduser(), f"${DEFAULT_MODEL_ENV}"
-    return BUNDLED_MODEL, "the bundled default model"
+    return bundled_model(), "the bundled default model"

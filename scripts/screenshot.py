@@ -19,7 +19,7 @@ from PyQt6.QtWidgets import QApplication
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from edgecam.defaults import BUNDLED_MODEL, DEMO_CLIP  # noqa: E402
+from edgecam.defaults import bundled_model, demo_clip  # noqa: E402
 from edgecam.files import atomic_write  # noqa: E402
 from edgecam.gui.app import AppOptions, run_app  # noqa: E402
 from edgecam.run_options import RunOptions  # noqa: E402
@@ -54,13 +54,13 @@ def main() -> int:
         window.close()
 
     QTimer.singleShot(WAIT_MS, grab)
-    model = (
-        BUNDLED_MODEL if BUNDLED_MODEL.exists() else REPO / "tests/fixtures/color_float32.tflite"
-    )
+    model = bundled_model()
+    if not model.exists():
+        model = REPO / "tests/fixtures/color_float32.tflite"
     return run_app(
         AppOptions(
-            given=RunOptions(model=model, top_k=5, source=str(DEMO_CLIP)),
-            demo_clip=DEMO_CLIP,
+            given=RunOptions(model=model, top_k=5, source=str(demo_clip())),
+            demo_clip=demo_clip(),
             snapshot_dir=Path(tempfile.mkdtemp()),
         )
     )

@@ -18,6 +18,23 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 REPO = FIXTURES.parents[1]
+#: Set by `make test-pi`: the tests run against the installed wheel, not the checkout.
+INSTALLED = bool(os.environ.get("EDGECAM_TEST_INSTALLED"))
+#: Where child processes run: the checkout, or for the installed wheel tests/, which has no
+#: edgecam/ that `python -m` or `-c` would import instead of the installed one.
+CLI_CWD = REPO / "tests" if INSTALLED else REPO
+
+
+def cli_env(**extra: str) -> dict:
+    """The environment for a child ``python -m edgecam``: the checkout on PYTHONPATH unless the
+    installed wheel is what is tested."""
+    env = dict(os.environ, **extra)
+    if not INSTALLED:
+        env["PYTHONPATH"] = str(REPO)
+    env.pop("EDGECAM_VERBOSE", None)
+    return env
+
+
 # BGR colours the colour fixture models name red / green / blue.
 BGR = {"red": (0, 0, 255), "green": (0, 255, 0), "blue": (255, 0, 0)}
 
@@ -101,8 +118,7 @@ def run_cli(
     With ``no_display`` the process sees no display at all (as on a headless Pi), so ``run``
     without ``--headless`` falls back to headless instead of opening a window.
     """
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    env.pop("EDGECAM_VERBOSE", None)
+    env = cli_env()
     if no_display:
         for name in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY"):
             env.pop(name, None)
@@ -112,7 +128,7 @@ def run_cli(
         text=True,
         timeout=timeout,
         env=env,
-        cwd=REPO,
+        cwd=CLI_CWD,
     )
 
 

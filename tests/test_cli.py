@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -13,10 +12,11 @@ import threading
 import cv2
 import pytest
 from conftest import (
+    CLI_CWD,
     FIXTURES,
     HAS_LITERT,
-    REPO,
     assert_one_line_error,
+    cli_env,
     run_cli,
     solid,
     write_video,
@@ -397,8 +397,7 @@ def test_run_without_a_camera_plays_the_demo_clip():
     from edgecam.capture import CameraSource
     from edgecam.errors import SourceError
 
-    if not defaults.DEMO_CLIP.exists():
-        pytest.skip("the demo clip is not there (make demo)")
+    assert defaults.demo_clip().exists()  # shipped in the package (setup.py)
     try:
         CameraSource(0).open().close()
         pytest.skip("this machine has a camera 0")
@@ -413,9 +412,8 @@ def test_run_without_a_camera_plays_the_demo_clip():
 def test_default_model_classifies_the_demo_samples():
     from edgecam import defaults
 
-    if not defaults.BUNDLED_MODEL.exists():
-        pytest.skip("the default model is not installed")
-    samples = sorted((defaults.ASSETS / "demo" / "samples").glob("*.png"))
+    assert defaults.bundled_model().exists()  # shipped in the package (setup.py)
+    samples = defaults.demo_samples()
     assert len(samples) == 10
     proc = run_cli("classify", *map(str, samples), "--json", "--delegate", "cpu")
     assert proc.returncode == 0, proc.stderr
@@ -434,7 +432,6 @@ def test_default_model_classifies_the_demo_samples():
 
 def test_headless_ctrl_c_exits_130_after_the_final_stats(tmp_path):
     video = write_video(tmp_path / "v.mp4", ["red"] * 30)
-    env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -453,8 +450,8 @@ def test_headless_ctrl_c_exits_130_after_the_final_stats(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=env,
-        cwd=REPO,
+        env=cli_env(),
+        cwd=CLI_CWD,
     )
     watchdog = threading.Timer(60, proc.kill)
     watchdog.start()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,7 +11,7 @@ import threading
 import time
 
 import pytest
-from conftest import FIXTURES, REPO, write_video
+from conftest import CLI_CWD, FIXTURES, cli_env, write_video
 
 pytest.importorskip("PyQt6.QtWidgets", reason="PyQt6 is not installed (the gui extra)")
 pytest.importorskip("pytestqt", reason="pytest-qt is not installed")
@@ -319,9 +318,8 @@ def test_a_slow_model_load_keeps_the_window_responsive(qtbot, make_window, tmp_p
 
 
 def _app_env(tmp_path) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(REPO), QT_QPA_PLATFORM="offscreen")
-    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")  # QSettings' file lives here
-    return env
+    # QSettings' file lives in XDG_CONFIG_HOME.
+    return cli_env(QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "config"))
 
 
 def test_ctrl_c_closes_the_window_and_broken_settings_are_noted(tmp_path):
@@ -340,7 +338,7 @@ def test_ctrl_c_closes_the_window_and_broken_settings_are_noted(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
         env=_app_env(tmp_path),
-        cwd=REPO,
+        cwd=CLI_CWD,
     )
     watchdog = threading.Timer(60, proc.kill)
     watchdog.start()

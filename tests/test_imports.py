@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import cv2
-from conftest import FIXTURES, REPO, solid
+from conftest import CLI_CWD, FIXTURES, REPO, solid
 
 PACKAGE = REPO / "edgecam"
 HEAVY = ("tensorflow", "keras", "tf_keras")
@@ -59,7 +59,7 @@ assert not bad, bad
 print('clean')
 """
     proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=CLI_CWD, timeout=60
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().endswith("clean")
