@@ -44,6 +44,13 @@ def _number(kind, low: float, low_ok: bool = True, high: float | None = None):
 
 _positive_int = _number(int, 1)
 _count = _number(int, 0)
+
+
+def _threads(text: str) -> int | None:
+    """``--threads``: a count, or ``auto`` (None: chosen by timing at load)."""
+    return None if text.strip().lower() == "auto" else _positive_int(text)
+
+
 _positive_float = _number(float, 0, low_ok=False)
 _seconds = _number(float, 0)
 _probability = _number(float, 0, high=1)
@@ -96,7 +103,11 @@ def _model_options(parser: argparse.ArgumentParser, model_positional: bool = Fal
         help="TFLite runtime (default: auto = litert, tflite_runtime, tensorflow)",
     )
     parser.add_argument(
-        "--threads", "-t", type=_positive_int, help="CPU threads (default: up to 4)"
+        "--threads",
+        "-t",
+        type=_threads,
+        metavar="N|auto",
+        help="CPU threads (default: auto, the fastest count for this model, timed at load)",
     )
     parser.add_argument("--edgetpu-device", metavar="DEV", help="usb, usb:N, pci or pci:N")
     parser.add_argument(

@@ -10,6 +10,7 @@ from conftest import FIXTURES, HAS_LITERT, has_module, solid
 
 from edgecam.bundle import resolve_model
 from edgecam.config import ClassifierOptions, Delegate, Runtime
+from edgecam.defaults import bundled_model
 from edgecam.errors import ConfigError, DelegateError, ModelError, RuntimeNotFoundError
 from edgecam.runtime import delegates
 from edgecam.runtime.backends import available_runtimes, load_backend
@@ -229,8 +230,9 @@ def test_which_entries_apply(tmp_path):
 
 def test_descriptions():
     by_name = {e.name: e for e in DELEGATES}
-    assert by_name["cpu"].describe(EngineOptions(threads=2)) == "cpu (XNNPACK, 2 threads)"
-    assert by_name["cpu"].describe(EngineOptions(threads=1)) == "cpu (XNNPACK, 1 thread)"
+    assert by_name["cpu"].describe(EngineOptions(threads=2)) == "cpu (2 threads)"
+    assert by_name["cpu"].describe(EngineOptions(threads=1)) == "cpu (1 thread)"
+    assert "fastest" in by_name["cpu"].describe(EngineOptions())
     assert by_name["edgetpu"].describe(EngineOptions()) == "edgetpu (first found)"
     assert by_name["edgetpu"].describe(EngineOptions(edgetpu_device="pci:1")) == "edgetpu (pci:1)"
     lib = EngineOptions(gpu_delegate_library="/opt/libtensorflowlite_gpu_delegate.so")
@@ -356,3 +358,35 @@ def test_explicit_gpu_on_tflite_runtime_needs_litert():
     with pytest.raises(DelegateError, match="the GPU needs ai-edge-litert's accelerator") as err:
         open_engine(files, EngineOptions(delegate="gpu", runtime="tflite_runtime"))
     assert "--runtime litert" in err.value.hint
+
+
+def test_threads_auto_times_the_candidates_and_keeps_the_fastest():
+    from edgecam.runtime.delegates.cpu import choose_threads, thread_candidates
+
+    assert thread_candidates(1) == [1]
+    assert thread_candidates(2) == [1, 2]
+    assert thread_candidates(16) == [1, 2, 4]
+    assert choose_threads({1: 1.0, 2: 0.5}) == 2
+    assert choose_threads({1: 1.0, 2: 0.97}) == 1  # as fast: fewer threads win
+    assert choose_threads({1: 3.0, 2: 8.6}) == 1
+    engine = open_engine(resolve_model(bundled_model()), EngineOptions(delegate="cpu"))
+    try:
+        text = engine.description
+        if len(thread_candidates()) > 1:
+            assert "fastest here (1: " in text, text
+        # The chosen count is in the description, and XNNPACK only where it is applied.
+        assert ("XNNPACK" in text) == ("DELEGATE" in engine.ops)
+    finally:
+        engine.close()
+
+
+def test_tflite_runtime_int8_is_not_called_xnnpack():
+    if "tflite_runtime" not in available_runtimes():
+        pytest.skip("tflite-runtime is not installed here (the Pi environment has it)")
+    engine = open_engine(
+        resolve_model(bundled_model()), EngineOptions(delegate="cpu", runtime="tflite_runtime")
+    )
+    try:
+        assert engine.description.startswith("cpu (built-in kernels, "), engine.description
+    finally:
+        engine.close()

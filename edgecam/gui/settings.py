@@ -116,5 +116,7 @@ class Settings:
         self.store.setValue("delegate", options.delegate.value)
         if options.threads:
             self.store.setValue("threads", options.threads)
+        else:  # auto: the fastest count, chosen at each load
+            self.store.remove("threads")
         self.store.setValue("top_k", options.top_k)
         self.store.sync()

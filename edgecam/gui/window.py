@@ -154,9 +154,9 @@ class MainWindow(QMainWindow):
             self.delegate_actions[delegate] = action
         threads = infer.addMenu("&Threads")
         thread_group = QActionGroup(self)
-        for count in (1, 2, 4, 8):
+        for count in (None, 1, 2, 4, 8):
             action = self._action(
-                str(count),
+                "auto (fastest)" if count is None else str(count),
                 lambda _=False, n=count: self.set_threads(n),
                 checkable=True,
                 menu=threads,
@@ -240,7 +240,8 @@ class MainWindow(QMainWindow):
     def set_delegate(self, delegate: Delegate) -> None:
         self.load_classifier(dataclasses.replace(self.options, delegate=delegate))
 
-    def set_threads(self, threads: int) -> None:
+    def set_threads(self, threads: int | None) -> None:
+        """Reload the model with ``threads`` CPU threads (None: the fastest count, timed)."""
         self.load_classifier(dataclasses.replace(self.options, threads=threads))
 
     def choose_top_k(self) -> None:

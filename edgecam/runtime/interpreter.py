@@ -9,13 +9,14 @@ which one to build and :func:`edgecam.runtime.engine.open_engine` walks that dec
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgecam.config import Delegate
+from edgecam.config import Delegate, Runtime
 from edgecam.errors import DelegateError, ModelError
 from edgecam.runtime.backends import Backend
 from edgecam.runtime.native import capture_native_stderr
@@ -154,6 +155,21 @@ def new_interpreter(
             )
             interpreter.allocate_tensors()
     except ValueError as exc:
+        too_new = _OP_VERSION.search(str(exc))
+        if too_new:
+            op, version = too_new.groups()
+            if backend.runtime is Runtime.TFLITE_RUNTIME:
+                fix = (
+                    "install ai-edge-litert (pip install 'edgecam[litert]'), or export with "
+                    "--mode int8 or float16, which tflite-runtime 2.14 runs"
+                )
+            else:
+                fix = f"update {backend.package} (pip install -U {backend.package})"
+            raise ModelError(
+                f"{model} needs {op} version {version}, which {backend.label} does not have "
+                "(the model is newer than the runtime, not damaged)",
+                fix,
+            ) from None
         raise ModelError(
             f"{model} is corrupt or truncated ({first_line(exc)})",
             "re-download or re-export the model",
@@ -176,6 +192,10 @@ def new_interpreter(
             "re-export the model, or try another --runtime",
         ) from None
     return interpreter
+
+
+#: How the runtimes say a model uses an op version they are too old for.
+_OP_VERSION = re.compile(r"Didn't find op for builtin opcode '(\w+)' version '(\d+)'")
 
 
 def first_line(exc: BaseException) -> str:

@@ -1,7 +1,15 @@
-"""The CPU through the runtime's default XNNPACK delegate: runs every model but Edge TPU ones."""
+"""The CPU: XNNPACK where the runtime applies it, else the runtime's built-in kernels.
+
+With no ``--threads``, the thread count is chosen per model, runtime and machine by timing a
+few invokes at each candidate count (:func:`fastest_engine`): on tflite-runtime 2.14, int8
+models get no XNNPACK and run slower with more threads, while float models on ai-edge-litert
+gain from a second core. An explicit ``--threads N`` always wins.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import TYPE_CHECKING
 
 from edgecam.config import Delegate
@@ -12,12 +20,24 @@ from edgecam.runtime.delegates.edgetpu import is_bare_edgetpu_model
 from edgecam.runtime.interpreter import Engine, default_threads, interpreter_engine
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from edgecam.bundle import ModelFiles
     from edgecam.runtime.options import EngineOptions
 
+log = logging.getLogger(__name__)
+
+#: Invoke time spent timing one candidate thread count, at most (after two warm-up invokes).
+TRIAL_BUDGET_S = 0.1
+#: Invokes timed per candidate, at most (the median counts).
+TRIAL_RUNS = 15
+#: A count within this fraction of the fastest counts as as fast: then fewer threads win,
+#: because in live use waking idle worker threads between frames costs more than a trial shows.
+SAME_SPEED = 0.05
+
 
 class Cpu(DelegateEntry):
-    """XNNPACK with ``options.threads`` threads (default: all cores, at most 4)."""
+    """The CPU with ``options.threads`` threads, or the fastest count when not given."""
 
     name = "cpu"
     delegate = Delegate.CPU
@@ -34,12 +54,81 @@ class Cpu(DelegateEntry):
         return None
 
     def load(self, backend: Backend, files: ModelFiles, options: EngineOptions) -> Engine:
-        threads = options.threads or default_threads()
-        return interpreter_engine(
-            backend, files.model, Delegate.CPU, self.describe(options), threads, []
-        )
+        if options.threads is None:
+            return fastest_engine(backend, files.model)
+        engine = interpreter_engine(backend, files.model, Delegate.CPU, "", options.threads, [])
+        engine.description = describe_cpu(engine, options.threads)
+        return engine
 
     def describe(self, options: EngineOptions) -> str:
-        threads = options.threads or default_threads()
-        plural = "s" if threads > 1 else ""
-        return f"cpu (XNNPACK, {threads} thread{plural})"
+        threads = options.threads
+        if threads is None:
+            return "cpu (threads: the fastest count, timed at load)"
+        return f"cpu ({threads} thread{'s' if threads > 1 else ''})"
+
+
+def thread_candidates(cores: int | None = None) -> list[int]:
+    """Thread counts worth trying: 1, 2 and 4, up to :func:`default_threads` (all cores, <= 4)."""
+    top = default_threads() if cores is None else max(1, min(4, cores))
+    return sorted({1, top, *(n for n in (2, 4) if n <= top)})
+
+
+def describe_cpu(engine: Engine, threads: int, why: str = "") -> str:
+    """``cpu (XNNPACK, 2 threads)``; XNNPACK only where the runtime really applied it."""
+    # XNNPACK shows up as DELEGATE nodes in the graph; tflite-runtime 2.14 leaves int8 models to
+    # its built-in kernels.
+    kernels = "XNNPACK" if "DELEGATE" in engine.ops else "built-in kernels"
+    text = f"{kernels}, {threads} thread{'s' if threads > 1 else ''}"
+    return f"cpu ({text}{', ' + why if why else ''})"
+
+
+def time_invokes(engine: Engine) -> float:
+    """Median milliseconds of one invoke, after two warm-ups, within :data:`TRIAL_BUDGET_S`."""
+    from edgecam.runtime.benchmark import random_input
+
+    tensor = random_input(engine)
+    engine.run(tensor)
+    engine.run(tensor)
+    samples: list[float] = []
+    deadline = time.perf_counter() + TRIAL_BUDGET_S
+    while len(samples) < TRIAL_RUNS and (len(samples) < 3 or time.perf_counter() < deadline):
+        t0 = time.perf_counter()
+        engine.run(tensor)
+        samples.append((time.perf_counter() - t0) * 1e3)
+    samples.sort()
+    return samples[len(samples) // 2]
+
+
+def choose_threads(medians_ms: dict[int, float]) -> int:
+    """The fewest threads within :data:`SAME_SPEED` of the fastest."""
+    best = min(medians_ms.values())
+    return min(n for n, ms in medians_ms.items() if ms <= best * (1 + SAME_SPEED))
+
+
+def fastest_engine(backend: Backend, model: Path) -> Engine:
+    """Load ``model`` at each candidate thread count, time a few invokes, keep the fastest."""
+    candidates = thread_candidates()
+    engines: dict[int, Engine] = {}
+    medians: dict[int, float] = {}
+    try:
+        for threads in candidates:
+            engines[threads] = interpreter_engine(backend, model, Delegate.CPU, "", threads, [])
+            if len(candidates) > 1:
+                medians[threads] = time_invokes(engines[threads])
+    except BaseException:
+        for engine in engines.values():
+            engine.close()
+        raise
+    chosen = choose_threads(medians) if medians else candidates[0]
+    for threads, engine in engines.items():
+        if threads != chosen:
+            engine.close()
+    engine = engines[chosen]
+    if medians:
+        timed = ", ".join(f"{n}: {ms:.3g} ms" for n, ms in sorted(medians.items()))
+        why = f"fastest here ({timed})"
+    else:
+        why = "one core"
+    engine.description = describe_cpu(engine, chosen, why)
+    log.debug("threads for %s: %s", model.name, engine.description)
+    return engine
