@@ -31,6 +31,7 @@ from report import (
     summary,
     training_section,
 )
+from threads import section as threads_section
 
 HERE = Path(__file__).resolve().parent
 DOC = ROOT / "docs" / "BENCHMARKS.md"
@@ -122,6 +123,7 @@ def main() -> int:
         "latency": [args.python],
         "memory": [args.python],
         "runtimes": [args.python],
+        "threads": [args.python],
         "naive_loop": [args.python],
         "quantization": [args.python, "--train-python", args.build_python],
         "training_throughput": [args.build_python],
@@ -179,6 +181,7 @@ def main() -> int:
         *latency_section(data["latency"]),
         *memory_section(data["memory"]),
         *runtimes_section(data["runtimes"]),
+        *threads_section(data["threads"]),
         *quantization_section(data["quantization"]),
         *naive_section(data["naive_loop"]),
         *training_section(data["training_throughput"]),
@@ -194,6 +197,7 @@ def main() -> int:
         ".venv/bin/python benchmarks/memory.py [--frames 10000] [--json out.json]",
         ".venv-train/bin/python benchmarks/models.py --all   # every export mode, 224 and 96 px",
         ".venv/bin/python benchmarks/runtimes.py [--rounds 3] [--calls 20] [--json out.json]",
+        ".venv/bin/python benchmarks/threads.py [--rounds 3] [--runs 50] [--json out.json]",
         ".venv/bin/python benchmarks/quantization.py --train-python .venv-train/bin/python "
         "[--json out.json]",
         ".venv/bin/python benchmarks/naive_loop.py [--seconds 10] [--json out.json]",
