@@ -98,6 +98,16 @@ def test_labels_option_forms(images):
     assert ": blue 99.6%" in proc.stdout
 
 
+def test_version_everywhere():
+    from edgecam import __version__
+
+    proc = run_cli("--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"edgecam {__version__}"
+    info = run_cli("info", COLOR, "--json")
+    assert json.loads(info.stdout)["edgecam_version"] == __version__
+    assert run_cli("info", COLOR).stdout.startswith(f"edgecam:    {__version__}\n")
+
+
 def test_info_json_and_text():
     proc = run_cli("info", str(FIXTURES / "color_int8.tflite"), "--json")
     assert proc.returncode == 0, proc.stderr
