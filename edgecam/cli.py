@@ -291,7 +291,9 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     options = _run_options(args, args.model).classifier_options()
     info = inspect_model(resolve_model(options.model, options.labels), options)
-    print(json.dumps(info, indent=2) if args.json else format_info(info))
+    info = {"edgecam_version": __version__, **info}
+    text = f"{'edgecam:':<11} {__version__}\n{format_info(info)}"
+    print(json.dumps(info, indent=2) if args.json else text)
     return 0
 
 
