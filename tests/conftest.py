@@ -31,7 +31,6 @@ def cli_env(**extra: str) -> dict:
     env = dict(os.environ, **extra)
     if not INSTALLED:
         env["PYTHONPATH"] = str(REPO)
-    env.pop("EDGECAM_VERBOSE", None)
     return env
 
 
