@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -232,7 +233,76 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"seconds between reconnect attempts (default {defaults.RECONNECT_SECONDS:g})",
     )
     p.add_argument("--json", action="store_true", help="JSON lines")
+    _front_end_options(p)
     return parser
+
+
+def _front_end_options(p: argparse.ArgumentParser) -> None:
+    """The web view and MQTT (each implies --headless; docs/USAGE.md, "Web view and MQTT")."""
+    from edgecam.mqtt.options import HOLD_S, MIN_SCORE, STATS_EVERY_S
+    from edgecam.serve.options import MAX_CLIENTS, MAX_FPS
+
+    g = p.add_argument_group("web view and MQTT (headless)")
+    g.add_argument(
+        "--serve",
+        metavar="[HOST:]PORT",
+        help="serve live video, predictions and stats at http://HOST:PORT/ (default host "
+        "127.0.0.1; any other address needs a token; needs the serve extra)",
+    )
+    g.add_argument(
+        "--token",
+        default=os.environ.get("EDGECAM_TOKEN"),
+        help="web view: the token every route but /api/health asks for (default "
+        "$EDGECAM_TOKEN; generated and printed when HOST is not loopback)",
+    )
+    g.add_argument(
+        "--serve-clients",
+        type=_positive_int,
+        default=MAX_CLIENTS,
+        metavar="N",
+        help=f"web view: video and event streams open at once (default {MAX_CLIENTS})",
+    )
+    g.add_argument(
+        "--serve-fps",
+        type=_positive_float,
+        default=MAX_FPS,
+        metavar="FPS",
+        help=f"web view: most video frames per second, never above the source (default "
+        f"{MAX_FPS:g})",
+    )
+    g.add_argument(
+        "--mqtt",
+        metavar="URL",
+        help="publish results to mqtt[s]://[user[:pass]@]host[:port]/topic-prefix (password "
+        "also from $EDGECAM_MQTT_PASSWORD; needs the mqtt extra)",
+    )
+    g.add_argument(
+        "--mqtt-min-score",
+        type=_probability,
+        default=MIN_SCORE,
+        metavar="P",
+        help=f"MQTT: a new label needs at least this score to go to <prefix>/label "
+        f"(default {MIN_SCORE:g})",
+    )
+    g.add_argument(
+        "--mqtt-hold",
+        type=_seconds,
+        default=HOLD_S,
+        metavar="S",
+        help=f"MQTT: ... and to stay on top this long (default {HOLD_S:g} s)",
+    )
+    g.add_argument(
+        "--mqtt-stats-every",
+        type=_seconds,
+        default=STATS_EVERY_S,
+        metavar="S",
+        help=f"MQTT: seconds between <prefix>/stats messages (0: none; default {STATS_EVERY_S:g})",
+    )
+    g.add_argument(
+        "--mqtt-discovery",
+        action="store_true",
+        help="MQTT: announce the device to Home Assistant (MQTT discovery)",
+    )
 
 
 def _run_options(args: argparse.Namespace, model: Path | None) -> RunOptions:
@@ -342,12 +412,50 @@ def _run_window(args: argparse.Namespace, given: RunOptions) -> int:
     )
 
 
+def _front_ends(args: argparse.Namespace) -> list:
+    """Starters for --serve and --mqtt, checked (options, extras) before the model loads.
+
+    Each starter takes the session and returns what it started (it has ``stop()``).
+    """
+    starters = []
+    if args.serve is not None:
+        from edgecam.serve import require_aiohttp, serve_options, start_web_view
+
+        options, generated = serve_options(
+            args.serve, args.token, max_clients=args.serve_clients, max_fps=args.serve_fps
+        )
+        require_aiohttp()
+
+        def serve(session):
+            view = start_web_view(session, options)
+            note = " (a generated token: --token sets your own)" if generated else ""
+            print(f"edgecam: web view at {view.url}{note}", file=sys.stderr, flush=True)
+            return view
+
+        starters.append(serve)
+    if args.mqtt is not None:
+        from edgecam.mqtt import parse_mqtt_url, require_paho, start_mqtt
+
+        options_mqtt = parse_mqtt_url(
+            args.mqtt,
+            default_password=os.environ.get("EDGECAM_MQTT_PASSWORD"),
+            min_score=args.mqtt_min_score,
+            hold_s=args.mqtt_hold,
+            stats_every_s=args.mqtt_stats_every,
+            discovery=args.mqtt_discovery,
+        )
+        require_paho()
+        starters.append(lambda session: start_mqtt(session, options_mqtt))
+    return starters
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from edgecam.headless import run_headless
     from edgecam.live import LiveSession
 
     given = _run_options(args, args.model)
-    if not args.headless:
+    starters = _front_ends(args)  # the web view and MQTT are headless front ends
+    if not args.headless and not starters:
         from edgecam.gui import display_problem
 
         problem = display_problem(probe=True)
@@ -369,9 +477,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             return session.start_default(demo=defaults.demo_clip())
         return session.start(args.source)
 
+    running = []
     try:
+        for starter in starters:  # listening before the source starts: no frame is missed
+            running.append(starter(session))
         status = run_headless(session, start, as_json=args.json, stats_every_s=args.stats_every)
     finally:
+        for front_end in reversed(running):
+            front_end.stop()
         session.close()
     if status:
         return status
