@@ -161,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=_count, default=10)
     p.add_argument("--json", action="store_true")
 
+    p = command("teach", "learn your own classes from a few images on a pretrained embedder")
+    _teach_options(p)
+
     for name, text in (
         ("train", "train a classifier on an image folder or Fashion-MNIST"),
         ("export", "quantize a trained run into a model bundle"),
@@ -503,7 +506,96 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"classify": cmd_classify, "info": cmd_info, "bench": cmd_bench, "run": cmd_run}
+def _teach_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--embedder",
+        "-e",
+        type=Path,
+        required=True,
+        metavar="MODEL",
+        help="an embedding extractor or an image classifier (.tflite or bundle; its pooled "
+        "features are used), or an Edge TPU compiled embedder (*_edgetpu.tflite)",
+    )
+    p.add_argument(
+        "--data", type=Path, required=True, metavar="FOLDER", help="FOLDER/<class>/*.jpg"
+    )
+    p.add_argument("--out", "-o", type=Path, required=True, metavar="BUNDLE")
+    p.add_argument("--name", help="the bundle's name (default: the --out folder's name)")
+    p.add_argument(
+        "--augment",
+        type=_count,
+        default=0,
+        metavar="N",
+        help="N augmented copies of each training image: flips, crops, colour (default 0)",
+    )
+    p.add_argument(
+        "--validation",
+        type=_number(float, 0, high=0.9),
+        default=0.2,
+        metavar="F",
+        help="fraction of each class held out for validation (default 0.2; classes with "
+        "fewer than 5 images keep all for training)",
+    )
+    p.add_argument(
+        "--steps", type=_count, default=300, help="softmax-regression steps (default 300)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="split and augmentation seed (default 0)")
+    p.add_argument(
+        "--cut", metavar="TENSOR", help="the embedding tensor (name or index) to cut the model at"
+    )
+    p.add_argument(
+        "--cache",
+        type=Path,
+        metavar="DIR",
+        help="embedding cache (default: $XDG_CACHE_HOME/edgecam/teach, ~/.cache/edgecam/teach)",
+    )
+    p.add_argument("--no-cache", action="store_true", help="keep embeddings in memory only")
+    p.add_argument("--runtime", default="auto", choices=[r.value for r in Runtime])
+    p.add_argument("--threads", "-t", type=_positive_int, help="embedder CPU threads")
+    p.add_argument(
+        "--resize",
+        choices=[m.value for m in ResizeMode],
+        help="how images are fitted to the embedder's input (default: stretch)",
+    )
+    p.add_argument("--json", action="store_true", help="the report as JSON")
+
+
+def cmd_teach(args: argparse.Namespace) -> int:
+    from edgecam.teach import FitConfig, Teacher, TeachOptions
+    from edgecam.teach.teacher import default_cache_dir
+
+    options = TeachOptions(
+        cache_dir=None if args.no_cache else (args.cache or default_cache_dir()),
+        resize=args.resize,
+        runtime=args.runtime,
+        threads=args.threads,
+        augment=args.augment,
+        validation=args.validation,
+        seed=args.seed,
+        fit=FitConfig(steps=args.steps),
+        cut=args.cut,
+    )
+    with Teacher(args.embedder, options) as teacher:
+        log.info("%s", teacher.embedder.describe())
+        counts = teacher.add_folder(args.data)
+        log.info("%d images in %d classes", sum(counts.values()), len(counts))
+        report = teacher.fit()
+        bundle = teacher.export(args.out, args.name)
+    if args.json:
+        print(json.dumps({"bundle": str(bundle), **report.to_json()}))
+    else:
+        print(report.format())
+        print(f"\nwrote {bundle} (edgecam run --model {bundle})")
+    return 0
+
+
+COMMANDS = {
+    "classify": cmd_classify,
+    "info": cmd_info,
+    "bench": cmd_bench,
+    "run": cmd_run,
+    "teach": cmd_teach,
+}
 #: Commands that live in the `training` package (TensorFlow); forwarded with their arguments.
 TRAINING_COMMANDS = ("train", "export", "evaluate")
 GLOBAL_FLAGS = ("-v", "--verbose", "-q", "--quiet")
