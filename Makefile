@@ -40,7 +40,7 @@ help:
 
 $(VENV)/.installed: pyproject.toml setup.py $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install $(PIP_FLAGS) -c $(CONSTRAINTS) -e '.[litert,gui,dev,serve,mqtt]'
+	$(VENV)/bin/pip install $(PIP_FLAGS) -c $(CONSTRAINTS) -e '.[litert,gui,dev,serve,mqtt,teach]'
 	touch $@
 
 # The wheel and the sdist, as a device installs them (`python -m build`); the Pi suite runs on
@@ -56,10 +56,10 @@ dist: venv
 $(VENV_PI)/.installed: pyproject.toml setup.py $(CONSTRAINTS_PI) | dist
 	$(PYTHON) -m venv $(VENV_PI)
 ifeq ($(PI_PYTHON_OK),1)
-	$(VENV_PI)/bin/pip install $(PIP_FLAGS) -c $(CONSTRAINTS_PI) "$$(ls $(DIST)/edgecam-*.whl)[tflite-runtime,serve,mqtt]" pytest pytest-timeout
+	$(VENV_PI)/bin/pip install $(PIP_FLAGS) -c $(CONSTRAINTS_PI) "$$(ls $(DIST)/edgecam-*.whl)[tflite-runtime,serve,mqtt,teach]" pytest pytest-timeout
 else
 	@echo "NOTE: tflite-runtime has wheels only for Python 3.11; the Pi environment uses ai-edge-litert instead (still no TensorFlow, no Qt)."
-	$(VENV_PI)/bin/pip install $(PIP_FLAGS) -c $(CONSTRAINTS) "$$(ls $(DIST)/edgecam-*.whl)[litert,serve,mqtt]" pytest pytest-timeout
+	$(VENV_PI)/bin/pip install $(PIP_FLAGS) -c $(CONSTRAINTS) "$$(ls $(DIST)/edgecam-*.whl)[litert,serve,mqtt,teach]" pytest pytest-timeout
 endif
 	touch $@
 
@@ -134,7 +134,7 @@ bench: venv venv-pi venv-train $(DEFAULT_RUN)/best.keras
 # Refresh the pins after changing dependencies (unpinned installs, then freeze).
 lock:
 	rm -rf /tmp/edgecam-lock && $(PYTHON) -m venv /tmp/edgecam-lock
-	/tmp/edgecam-lock/bin/pip install $(PIP_FLAGS) -e '.[litert,gui,train,dev,serve,mqtt]'
+	/tmp/edgecam-lock/bin/pip install $(PIP_FLAGS) -e '.[litert,gui,train,dev,serve,mqtt,teach]'
 	/tmp/edgecam-lock/bin/pip freeze --exclude-editable > $(CONSTRAINTS).new
 	@echo "review $(CONSTRAINTS).new (keep the numpy markers), then move it over $(CONSTRAINTS)"
 
