@@ -396,7 +396,7 @@ def rebuild(
             b.StartVector(1, len(payload), 16)
             b.head -= len(payload)
             b.Bytes[b.head : b.head + len(payload)] = payload
-            vector = b.EndVector(len(payload))
+            vector = b.EndVector()
             b.StartObject(3)
             b.PrependUOffsetTRelativeSlot(0, vector, 0)
             buffer_refs.append(b.EndObject())
@@ -460,7 +460,7 @@ def rebuild(
         b.StartVector(1, len(payload), 16)
         b.head -= len(payload)
         b.Bytes[b.head : b.head + len(payload)] = payload
-        vector = b.EndVector(len(payload))
+        vector = b.EndVector()
         b.StartObject(3)
         b.PrependUOffsetTRelativeSlot(0, vector, 0)
         buffer_refs.append(b.EndObject())
@@ -501,7 +501,7 @@ def _offsets(b, refs: list[int]) -> int:
     b.StartVector(4, len(refs), 4)
     for ref in reversed(refs):
         b.PrependUOffsetTRelative(ref)
-    return b.EndVector(len(refs))
+    return b.EndVector()
 
 
 def _options(b, fields: dict[int, tuple[str, object]]) -> int:
