@@ -102,28 +102,33 @@ def fit_head(
     embeddings: np.ndarray, labels: np.ndarray, num_classes: int, config: FitConfig = FitConfig()
 ) -> Head:
     """Fit a head on raw embeddings ``(N, dim)`` with integer ``labels`` ``(N,)``."""
-    x = l2_normalize(np.asarray(embeddings, np.float32)).astype(np.float64)
+    # float32 and einsum without BLAS: the matrices are small (N x D by D x C), and a
+    # multi-threaded BLAS on a busy 2-core device spends more time waking threads than computing
+    # (measured: 4.2 s for 300 steps with BLAS, 0.3 s without, on 200 x 1024).
+    x = l2_normalize(np.asarray(embeddings, np.float32))
     y = np.asarray(labels, np.int64)
-    w = imprint(x, y, num_classes, config.scale).astype(np.float64)
-    b = np.zeros(num_classes, np.float64)
-    onehot = np.eye(num_classes)[y]
+    w = imprint(x, y, num_classes, config.scale)
+    b = np.zeros(num_classes, np.float32)
+    onehot = np.eye(num_classes, dtype=np.float32)[y]
     # Classes weigh the same whatever their image counts (an unbalanced folder is the norm).
-    counts = np.bincount(y, minlength=num_classes).astype(np.float64)
+    counts = np.bincount(y, minlength=num_classes).astype(np.float32)
     sample_weight = (len(y) / (num_classes * np.maximum(counts, 1)))[y][:, None]
-    n = max(len(y), 1)
+    scale = (sample_weight / max(len(y), 1)).astype(np.float32)
     # Adam on [w | b]: robust to the scale of the imprinted start without tuning.
     params = [w, b]
     m = [np.zeros_like(p) for p in params]
     v = [np.zeros_like(p) for p in params]
     beta1, beta2, eps = 0.9, 0.999, 1e-8
+    lr, decay = np.float32(config.learning_rate), np.float32(config.weight_decay)
     for step in range(1, config.steps + 1):
-        p = softmax(x @ w.T + b)
-        delta = (p - onehot) * sample_weight / n
-        grads = [delta.T @ x + config.weight_decay * w, delta.sum(axis=0)]
+        p = softmax(np.einsum("nd,cd->nc", x, w, optimize=False) + b)
+        delta = (p - onehot) * scale
+        grads = [np.einsum("nc,nd->cd", delta, x, optimize=False) + decay * w, delta.sum(axis=0)]
         for i, g in enumerate(grads):
             m[i] = beta1 * m[i] + (1 - beta1) * g
             v[i] = beta2 * v[i] + (1 - beta2) * g * g
             m_hat = m[i] / (1 - beta1**step)
             v_hat = v[i] / (1 - beta2**step)
-            params[i] -= config.learning_rate * m_hat / (np.sqrt(v_hat) + eps)
-    return Head(params[0].astype(np.float32), params[1].astype(np.float32))
+            params[i] = (params[i] - lr * m_hat / (np.sqrt(v_hat) + eps)).astype(np.float32)
+        w, b = params
+    return Head(w.astype(np.float32), b.astype(np.float32))
