@@ -242,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _front_end_options(p: argparse.ArgumentParser) -> None:
     """The web view and MQTT (each implies --headless; docs/USAGE.md, "Web view and MQTT")."""
-    from edgecam.mqtt.options import HOLD_S, MIN_SCORE, STATS_EVERY_S
+    from edgecam.mqtt.options import HOLD_S, MAX_RATE, MIN_SCORE, STATS_EVERY_S
     from edgecam.serve.options import MAX_CLIENTS, MAX_FPS
 
     g = p.add_argument_group("web view and MQTT (headless)")
@@ -300,6 +300,14 @@ def _front_end_options(p: argparse.ArgumentParser) -> None:
         default=STATS_EVERY_S,
         metavar="S",
         help=f"MQTT: seconds between <prefix>/stats messages (0: none; default {STATS_EVERY_S:g})",
+    )
+    g.add_argument(
+        "--mqtt-max-rate",
+        type=_seconds,
+        default=MAX_RATE,
+        metavar="HZ",
+        help=f"MQTT: most <prefix>/predictions messages per second, the newest result each "
+        f"time (0: every result; default {MAX_RATE:g})",
     )
     g.add_argument(
         "--mqtt-discovery",
@@ -445,6 +453,7 @@ def _front_ends(args: argparse.Namespace) -> list:
             min_score=args.mqtt_min_score,
             hold_s=args.mqtt_hold,
             stats_every_s=args.mqtt_stats_every,
+            max_rate=args.mqtt_max_rate,
             discovery=args.mqtt_discovery,
         )
         require_paho()

@@ -320,6 +320,35 @@ def test_the_label_topic_says_only_changes(broker):
     sub.close()
 
 
+def test_predictions_are_capped_at_max_rate_newest_first(broker):
+    from edgecam.mqtt import start_mqtt
+
+    sub = Subscriber(broker.port, "capped/#")
+    session = demo_session(loop_files=False, pace=False)  # 450 frames, far above 10 a second
+    options = parse_mqtt_url(
+        f"mqtt://127.0.0.1:{broker.port}/capped", max_rate=10, hold_s=0, stats_every_s=0
+    )
+    publisher = start_mqtt(session, options)
+    try:
+        assert publisher.wait_connected(WAIT_S)
+        started = time.monotonic()
+        session.start(str(defaults.demo_clip()))
+        assert session.wait(60)
+        elapsed = time.monotonic() - started
+    finally:
+        publisher.stop()
+        session.close()
+    sub.next("capped/availability", match=lambda text: text == "offline")
+    frames = [json.loads(t)["frame"] for topic, t, _ in sub.seen if topic == "capped/predictions"]
+    assert 1 <= len(frames) <= 10 * elapsed + 2
+    assert frames == sorted(frames) and frames[-1] == 449  # the newest, and the last one too
+    counters = publisher.counters
+    assert counters.skipped + len(frames) + counters.dropped == 450
+    # The label topic still weighs every result, not only the published ones.
+    labels = [t for topic, t, _ in sub.seen if topic == "capped/label"]
+    assert len(labels) > len(frames)
+
+
 def test_last_will_says_offline_when_the_process_is_killed(broker):
     sub = Subscriber(broker.port, "killed/#")
     proc = subprocess.Popen(

@@ -562,9 +562,9 @@ def test_page_in_headless_chromium_shows_moving_video_and_the_clips_predictions(
                 prints, shown = [], []
                 for _ in range(16):
                     prints.append(await page.evaluate(video_fingerprint_js()))
-                    frame = await page.evaluate("document.getElementById('overlay').dataset.frame")
-                    label = await page.evaluate(
-                        "document.querySelector('#overlay .row .label').textContent"
+                    frame, label = await page.evaluate(  # one read: both from one result
+                        "[document.getElementById('overlay').dataset.frame,"
+                        " document.querySelector('#overlay .row .label').textContent]"
                     )
                     shown.append((int(frame), label))
                     await asyncio.sleep(0.25)

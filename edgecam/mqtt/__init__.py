@@ -2,7 +2,8 @@
 
 Topics under the prefix:
 
-- ``<prefix>/predictions``: every result as JSON (QoS 0, not retained);
+- ``<prefix>/predictions``: every result as JSON (QoS 0, not retained), at most
+  ``max_rate`` a second (the newest; 30 by default: a camera's rate, not an unpaced file's);
 - ``<prefix>/label``: the top-1 label, only when it changes: a new label must score at least
   ``min_score`` and stay on top for ``hold_s`` (QoS 1, retained), so a flicker is not news;
 - ``<prefix>/stats``: the pipeline's counters every ``stats_every_s`` (QoS 0, retained);

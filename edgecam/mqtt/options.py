@@ -17,6 +17,8 @@ QUEUE_SIZE = 256
 MIN_SCORE = 0.5
 HOLD_S = 0.5
 STATS_EVERY_S = 10.0
+#: Most messages per second on <prefix>/predictions: a camera's rate, not an unpaced file's.
+MAX_RATE = 30.0
 KEEPALIVE_S = 30
 DISCOVERY_PREFIX = "homeassistant"
 ONLINE, OFFLINE = "online", "offline"
@@ -32,6 +34,9 @@ class MqttOptions:
         prefix: the topics' common start (the URL's path; default ``edgecam``).
         min_score / hold_s: when a new top-1 label is published on ``<prefix>/label``.
         stats_every_s: seconds between ``<prefix>/stats`` messages (0: none).
+        max_rate: most ``<prefix>/predictions`` messages per second (0: every result); above
+            it the newest result goes and the others are counted as skipped. The label topic
+            still weighs every result.
         discovery: publish Home Assistant discovery configs.
         queue_size: results waiting for the broker at most; the oldest are dropped.
         keepalive_s: MQTT keepalive; the broker declares the device offline after 1.5x this
@@ -49,6 +54,7 @@ class MqttOptions:
     min_score: float = MIN_SCORE
     hold_s: float = HOLD_S
     stats_every_s: float = STATS_EVERY_S
+    max_rate: float = MAX_RATE
     discovery: bool = False
     discovery_prefix: str = DISCOVERY_PREFIX
     queue_size: int = QUEUE_SIZE
@@ -65,8 +71,8 @@ class MqttOptions:
         check_prefix(self.prefix)
         if not 0.0 <= self.min_score <= 1.0:
             raise ConfigError(f"--mqtt-min-score must be between 0 and 1, got {self.min_score}")
-        if self.hold_s < 0 or self.stats_every_s < 0:
-            raise ConfigError("MQTT hold and stats times cannot be negative")
+        if self.hold_s < 0 or self.stats_every_s < 0 or self.max_rate < 0:
+            raise ConfigError("MQTT hold time, stats interval and rate cannot be negative")
         if self.queue_size < 1:
             raise ConfigError("the MQTT queue must hold at least one message")
         if self.reconnect_min_s < 1 or self.reconnect_max_s < self.reconnect_min_s:

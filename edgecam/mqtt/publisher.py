@@ -54,6 +54,7 @@ class MqttCounters:
     queued: int = 0
     published: int = 0
     dropped: int = 0  # results dropped from the full queue
+    skipped: int = 0  # results not sent to <prefix>/predictions, over max_rate
     failed: int = 0  # handed to paho but refused (not connected meanwhile, too large...)
     connects: int = 0
     disconnects: int = 0
@@ -79,6 +80,8 @@ class MqttPublisher(LiveListener):
         self._thread: threading.Thread | None = None
         self._outage_logged = False
         self._in_paho = 0  # handed to paho, not yet written (QoS 0) or acknowledged (QoS 1)
+        self._idle = False  # the publisher thread waits for news (only then is it woken)
+        self._newest = None  # the newest result not yet published (--mqtt-max-rate)
 
     # -- the session's side (inference thread: append and return) ----------------------------------
 
@@ -90,7 +93,9 @@ class MqttPublisher(LiveListener):
                 self.counters.dropped += 1
             self._queue.append((result, frame.index, frame.timestamp, wall, frame.origin))
             self.counters.queued += 1
-            self._cond.notify()
+            if self._idle:  # one wake per batch, not one per result
+                self._idle = False
+                self._cond.notify()
 
     # -- life cycle --------------------------------------------------------------------------------
 
@@ -121,6 +126,11 @@ class MqttPublisher(LiveListener):
         if client is None:
             return
         if self._connected.is_set():
+            if self._newest is not None:  # held back by max_rate: the last result still goes
+                self._publish_prediction(*self._newest)
+                self._newest = None
+            if self.options.stats_every_s:
+                self._publish_stats()  # the final counters
             info = client.publish(self.options.topic("availability"), OFFLINE, qos=1, retain=True)
             self._wait_published(info, deadline)
             client.disconnect()  # a clean disconnect: the broker drops the last will
@@ -213,9 +223,10 @@ class MqttPublisher(LiveListener):
 
     def _publish_loop(self) -> None:
         options = self.options
+        interval = 1.0 / options.max_rate if options.max_rate else 0.0
         next_stats = time.monotonic() + options.stats_every_s
+        next_prediction = 0.0
         while True:
-            item = None
             with self._cond:
                 while True:
                     connected = self._connected.is_set()
@@ -224,18 +235,44 @@ class MqttPublisher(LiveListener):
                     # paho's own queue of unsent messages is unbounded: keep it short, so that
                     # a slow broker makes our bounded queue drop instead
                     if self._queue and connected and self._in_paho < options.queue_size:
-                        item = self._queue.popleft()
+                        batch = list(self._queue)
+                        self._queue.clear()
                         break
                     now = time.monotonic()
-                    if options.stats_every_s and now >= next_stats:
+                    due = [next_stats] if options.stats_every_s else []
+                    if self._newest is not None and connected:
+                        due.append(next_prediction)
+                    if due and now >= min(due):
+                        batch = []
                         break
-                    self._cond.wait(next_stats - now if options.stats_every_s else None)
-            if item is not None:
-                self._publish_result(*item)
-            if options.stats_every_s and time.monotonic() >= next_stats:
-                next_stats = time.monotonic() + options.stats_every_s
+                    self._idle = True
+                    self._cond.wait(min(due) - now if due else None)
+                    self._idle = False
+            for item in batch:
+                self._take(item)
+            now = time.monotonic()
+            if self._newest is not None and now >= next_prediction and self._connected.is_set():
+                self._publish_prediction(*self._newest)
+                self._newest = None
+                next_prediction = now + interval
+            if options.stats_every_s and now >= next_stats:
+                next_stats = now + options.stats_every_s
                 if self._connected.is_set():
                     self._publish_stats()
+
+    def _take(self, item: tuple) -> None:
+        """One result, oldest first: the label filter sees every one; the predictions topic
+        gets the newest, at no more than ``max_rate`` (with none, every one)."""
+        result, _, timestamp, _, _ = item
+        changed = self.filter.update(result.top.label, result.top.score, timestamp)
+        if changed is not None:
+            self._publish(self.options.topic("label"), changed, qos=1, retain=True)
+        if not self.options.max_rate:
+            self._publish_prediction(*item)
+            return
+        if self._newest is not None:
+            self.counters.skipped += 1
+        self._newest = item
 
     def _publish(self, topic: str, payload: str, qos: int = 0, retain: bool = False) -> None:
         client = self._client
@@ -257,9 +294,11 @@ class MqttPublisher(LiveListener):
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         with self._cond:
             self._in_paho -= 1
-            self._cond.notify()
+            if self._idle and self._queue and self._in_paho < self.options.queue_size:
+                self._idle = False
+                self._cond.notify()
 
-    def _publish_result(self, result, index, timestamp, wall, origin) -> None:
+    def _publish_prediction(self, result, index, timestamp, wall, origin) -> None:
         top = result.top
         body = {
             "frame": index,
@@ -271,9 +310,6 @@ class MqttPublisher(LiveListener):
         if origin:
             body["image"] = origin
         self._publish(self.options.topic("predictions"), json.dumps(body, separators=(",", ":")))
-        changed = self.filter.update(top.label, top.score, timestamp)
-        if changed is not None:
-            self._publish(self.options.topic("label"), changed, qos=1, retain=True)
 
     def _publish_stats(self) -> None:
         from edgecam.headless import stats_dict

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 BOUNDARY = "frame"
 #: Results kept for event clients that fall behind or reconnect (one event per result).
-RESULT_BACKLOG = 64
+RESULT_BACKLOG = 256
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,7 @@ class FrameHub(LiveListener):
         self._encoded_seq = 0  # the frame_seq the newest JPEG was made from
         self._jpeg: Jpeg | None = None
         self._viewers = 0
+        self._listeners = 0  # event-stream clients: only they need waking for each result
         self._results: deque[ResultRecord] = deque(maxlen=RESULT_BACKLOG)
         self._result_seq = 0
         self._status: tuple[int, str] = (0, "")
@@ -105,6 +106,8 @@ class FrameHub(LiveListener):
             self._results.append(
                 ResultRecord(self._result_seq, result, frame.index, frame.origin, wall)
             )
+            if not self._listeners:
+                return
         self._tell("result")
 
     def status(self, text: str) -> None:
@@ -131,6 +134,15 @@ class FrameHub(LiveListener):
         with self._cond:
             self._pending.discard(kind)
 
+    def claim(self, kind: str) -> bool:
+        """Mark a wake of ``kind`` as pending (False if one already is): the server's own
+        follow-up wakes keep the session's threads from sending more meanwhile."""
+        with self._cond:
+            if kind in self._pending:
+                return False
+            self._pending.add(kind)
+            return True
+
     # -- the server's side -------------------------------------------------------------------------
 
     def add_viewer(self) -> None:
@@ -143,6 +155,14 @@ class FrameHub(LiveListener):
     def remove_viewer(self) -> None:
         with self._cond:
             self._viewers = max(0, self._viewers - 1)
+
+    def add_listener(self) -> None:
+        with self._cond:
+            self._listeners += 1
+
+    def remove_listener(self) -> None:
+        with self._cond:
+            self._listeners = max(0, self._listeners - 1)
 
     @property
     def viewers(self) -> int:

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 STATS_EVERY_S = 1.0
 KEEPALIVE_S = 15.0
+EVENTS_EVERY_S = 0.02  # the most often event streams are woken (results are batched)
 STREAM_SEND_BUFFER = 128 * 1024  # bytes; the kernel doubles it
 START_TIMEOUT_S = 10.0
 HEADERS = {
@@ -99,6 +100,7 @@ class WebView:
         self._closed: asyncio.Event | None = None
         self._broadcasts: dict[str, _Broadcast] = {}
         self._result_events: dict[int, bytes] = {}
+        self._fired_seq = 0
         self._streams = 0
         self._event_clients = 0
         self._dropped_clients = 0
@@ -212,8 +214,25 @@ class WebView:
             self.hub.woken(kind)
 
     def _fire(self, kind: str) -> None:
+        if kind == "result":
+            self._fire_results()
+            return
         self.hub.woken(kind)
         self._broadcasts["frame" if kind == "frame" else "events"].fire()
+
+    def _fire_results(self) -> None:
+        """Wake the event streams, then take no new wake for EVENTS_EVERY_S: at a fast
+        source's thousand results a second, each wake carries many results (no result is
+        lost: a stream sends every one since its last), and the threads are not woken a
+        thousand times."""
+        self._fired_seq = self.hub.result_seq
+        self._broadcasts["events"].fire()
+        self._loop.call_later(EVENTS_EVERY_S, self._rearm_results)
+
+    def _rearm_results(self) -> None:
+        self.hub.woken("result")
+        if self.hub.result_seq != self._fired_seq and self.hub.claim("result"):
+            self._fire_results()  # news came meanwhile: deliver it now
 
     # -- checks ------------------------------------------------------------------------------------
 
@@ -330,37 +349,44 @@ class WebView:
                 headers={**HEADERS, "Content-Type": "text/event-stream", "X-Accel-Buffering": "no"}
             )
             await response.prepare(request)
-            # A reconnecting browser says where it stopped; otherwise start from the newest.
-            last_id = request.headers.get("Last-Event-ID", "")
-            seq = int(last_id) if last_id.isdigit() else max(0, self.hub.result_seq - 1)
-            status_seq = self.hub.latest_status()[0]
-            hello = _event("hello", self._describe())
-            if not await self._write(request, response, hello + _event("stats", self._stats())):
-                return response
-            next_stats = time.monotonic() + STATS_EVERY_S
-            next_keepalive = time.monotonic() + KEEPALIVE_S
-            while not self._stopping:
-                chunks = []
-                for record in self.hub.results_after(seq):
-                    chunks.append(self._result_event(record))
-                    seq = record.seq
-                number, text = self.hub.latest_status()
-                if number != status_seq:
-                    status_seq = number
-                    chunks.append(_event("status", {"text": text}))
-                now = time.monotonic()
-                if now >= next_stats:
-                    chunks.append(_event("stats", self._stats()))
-                    next_stats = now + STATS_EVERY_S
-                if not chunks and now >= next_keepalive:
-                    chunks.append(b": keepalive\n\n")
-                if chunks:
-                    next_keepalive = now + KEEPALIVE_S
-                    if not await self._write(request, response, b"".join(chunks)):
-                        break
-                    continue
-                await self._broadcasts["events"].wait(max(0.01, next_stats - now))
+            self.hub.add_listener()
+            try:
+                await self._send_events(request, response)
+            finally:
+                self.hub.remove_listener()
             return response
+
+    async def _send_events(self, request: web.Request, response: web.StreamResponse) -> None:
+        # A reconnecting browser says where it stopped; otherwise start from the newest.
+        last_id = request.headers.get("Last-Event-ID", "")
+        seq = int(last_id) if last_id.isdigit() else max(0, self.hub.result_seq - 1)
+        status_seq = self.hub.latest_status()[0]
+        hello = _event("hello", self._describe())
+        if not await self._write(request, response, hello + _event("stats", self._stats())):
+            return
+        next_stats = time.monotonic() + STATS_EVERY_S
+        next_keepalive = time.monotonic() + KEEPALIVE_S
+        while not self._stopping:
+            chunks = []
+            for record in self.hub.results_after(seq):
+                chunks.append(self._result_event(record))
+                seq = record.seq
+            number, text = self.hub.latest_status()
+            if number != status_seq:
+                status_seq = number
+                chunks.append(_event("status", {"text": text}))
+            now = time.monotonic()
+            if now >= next_stats:
+                chunks.append(_event("stats", self._stats()))
+                next_stats = now + STATS_EVERY_S
+            if not chunks and now >= next_keepalive:
+                chunks.append(b": keepalive\n\n")
+            if chunks:
+                next_keepalive = now + KEEPALIVE_S
+                if not await self._write(request, response, b"".join(chunks)):
+                    break
+                continue
+            await self._broadcasts["events"].wait(max(0.01, next_stats - now))
 
     def _result_event(self, record: ResultRecord) -> bytes:
         """The event for ``record``, serialised once for every event client."""
