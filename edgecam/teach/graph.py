@@ -321,8 +321,11 @@ def rebuild(
     new_tensors: list[NewTensor] = (),
     new_ops: list[NewOp] = (),
     metadata: tuple[str, bytes] | None = None,
+    inputs: tuple[int, ...] | None = None,
 ) -> bytes:
     """A model that runs ``keep_ops`` of ``graph`` then ``new_ops``, with ``outputs``.
+
+    ``inputs`` replaces the graph's inputs (None keeps them).
 
     ``metadata``: ``(name, bytes)`` replaces (or adds) the Model.metadata entry of that name.
     The signature defs, if any, get the new outputs. Returns the bare flatbuffer.
@@ -437,10 +440,13 @@ def rebuild(
     # The main subgraph: new tensors, outputs and operators; inputs and name as they were.
     tensors_vec = _offsets(b, tensor_refs)
     outputs_vec = b.CreateNumpyVector(np.asarray(graph_outputs, np.int32))
+    inputs_vec = b.CreateNumpyVector(np.asarray(inputs, np.int32)) if inputs is not None else None
     ops_vec = _offsets(b, op_refs)
     b.StartObject(_SUBGRAPH_SLOTS)
     b.PrependUOffsetTRelativeSlot(0, tensors_vec, 0)
-    if main.present(1):
+    if inputs_vec is not None:
+        b.PrependUOffsetTRelativeSlot(1, inputs_vec, 0)
+    elif main.present(1):
         b.PrependUOffsetTRelativeSlot(1, old(main.ref(1)), 0)
     b.PrependUOffsetTRelativeSlot(2, outputs_vec, 0)
     b.PrependUOffsetTRelativeSlot(3, ops_vec, 0)
