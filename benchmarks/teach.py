@@ -99,17 +99,17 @@ def main() -> None:
 
     labels = np.array([y for _, y in test])
     curve = {}
-    for per_class in (5, 10, 25, 50):
-        with Teacher(
-            args.embedder, TeachOptions(threads=args.threads, validation=0, cache_dir=cache)
-        ) as teacher:
+    for per_class, augment in ((5, 0), (10, 0), (25, 0), (50, 0), (5, 4), (10, 4)):
+        options = TeachOptions(threads=args.threads, validation=0, cache_dir=cache, augment=augment)
+        with Teacher(args.embedder, options) as teacher:
             for name in sorted(CLASSES):
                 files = sorted((train_dir / name).glob("*.png"))[:per_class]
                 teacher.add_images(name, files)
             teacher.fit()
             order = [teacher.classes.index(CLASSES[y]) for y in labels]
             predicted = teacher.head.predict(test_embeddings)
-            curve[per_class] = float(np.mean(predicted == np.array(order)))
+            key = f"{per_class}" + (f" --augment {augment}" if augment else "")
+            curve[key] = float(np.mean(predicted == np.array(order)))
     results["test_accuracy"] = curve
     results["test_images"] = len(test)
 
