@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgecam.errors import ModelError
+from edgecam.errors import ConfigError, ModelError
 
 #: BuiltinOperator codes teach reads or writes (schema.fbs).
 BUILTIN = {
@@ -333,7 +333,13 @@ def rebuild(
     Raises:
         ModelError: a file this code cannot extend (external buffers, a newer schema).
     """
-    import flatbuffers
+    try:
+        import flatbuffers
+    except ImportError:
+        raise ConfigError(
+            "writing a model needs the flatbuffers package (the teach extra)",
+            "pip install 'edgecam[teach]'",
+        ) from None
 
     data = graph.data
     model = _Table(data, struct.unpack_from("<I", data, 0)[0])
