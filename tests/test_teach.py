@@ -236,6 +236,12 @@ def test_the_bundle_is_a_normal_bundle(tmp_path, data):
     # The bare model carries its labels and model.json.
     bare = resolve_model(out / "model.tflite")
     assert bare.labels == ["blue", "green", "red"]
+    assert bare.spec is not None and bare.spec.output.num_classes == 3
+    # The TFLITE_METADATA entry that names labels.txt, in every environment (the Pi's too,
+    # where edgecam.metadata cannot rewrite a model: teach writes it with the graph).
+    assert (
+        ModelGraph.read((out / "model.tflite").read_bytes()).metadata.count("TFLITE_METADATA") == 1
+    )
 
 
 def test_embeddings_are_cached_by_content(tmp_path, data):

@@ -189,6 +189,7 @@ class ModelGraph:
     inputs: tuple[int, ...] = ()
     outputs: tuple[int, ...] = ()
     op_codes: list[tuple[int, str | None, int]] = field(default_factory=list)  # builtin, custom, v
+    metadata: tuple[str, ...] = ()  # the names of the Model.metadata entries
 
     @classmethod
     def read(cls, data: bytes, source: str = "model") -> ModelGraph:
@@ -263,6 +264,7 @@ class ModelGraph:
             inputs=tuple(int(v) for v in graph.numbers(1, "int32")),
             outputs=tuple(int(v) for v in graph.numbers(2, "int32")),
             op_codes=codes,
+            metadata=tuple(entry.string(0) or "" for entry in model.tables(6)),
         )
 
     def producer(self, tensor: int) -> OpInfo | None:
