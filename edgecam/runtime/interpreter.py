@@ -20,6 +20,7 @@ from edgecam.config import Delegate, Runtime
 from edgecam.errors import DelegateError, ModelError
 from edgecam.runtime.backends import Backend
 from edgecam.runtime.native import capture_native_stderr
+from edgecam.runtime.probe import checked_model
 
 
 @dataclass(frozen=True)
@@ -104,9 +105,13 @@ class InterpreterEngine(Engine):
         self._output_index = interpreter.get_output_details()[0]["index"]
 
     def run(self, tensor: np.ndarray) -> np.ndarray:
-        self._interpreter.set_tensor(self._input_index, tensor)
-        self._interpreter.invoke()
-        return self._interpreter.get_tensor(self._output_index)
+        try:
+            self._interpreter.set_tensor(self._input_index, tensor)
+            self._interpreter.invoke()
+            return self._interpreter.get_tensor(self._output_index)
+        except (RuntimeError, ValueError) as exc:
+            # A damaged model can load and still fail here ("Input tensor 3 lacks data").
+            raise run_failed(self.model_path, self.backend, exc) from None
 
     def close(self) -> None:
         self._interpreter = None
@@ -124,14 +129,25 @@ class CompiledModelEngine(Engine):
         self._out_count = int(np.prod(out.shape))
 
     def run(self, tensor: np.ndarray) -> np.ndarray:
-        self._in[0].write(tensor)
-        self._compiled.run_by_index(0, self._in, self._out)
-        out = self.outputs[0]
-        return self._out[0].read(self._out_count, out.dtype).reshape(out.shape)
+        try:
+            self._in[0].write(tensor)
+            self._compiled.run_by_index(0, self._in, self._out)
+            out = self.outputs[0]
+            return self._out[0].read(self._out_count, out.dtype).reshape(out.shape)
+        except (RuntimeError, ValueError) as exc:
+            raise run_failed(self.model_path, self.backend, exc) from None
 
     def close(self) -> None:
         self._compiled = None
         self._in = self._out = []
+
+
+def run_failed(model: Path, backend: Backend, exc: BaseException) -> ModelError:
+    """The error for an inference the runtime refused."""
+    return ModelError(
+        f"{model} failed to run in {backend.label} ({first_line(exc)})",
+        "the model may be damaged: re-download or re-export it",
+    )
 
 
 def ops_of(interpreter: Any) -> list[str]:
@@ -147,11 +163,19 @@ def ops_of(interpreter: Any) -> list[str]:
 def new_interpreter(
     backend: Backend, model: Path, threads: int | None, delegates: list[Any]
 ) -> Any:
-    """Create and allocate an interpreter, translating the runtimes' errors into ours."""
+    """Create and allocate an interpreter, translating the runtimes' errors into ours.
+
+    The runtime gets the file's content only once :func:`~edgecam.runtime.probe.checked_model`
+    has verified it and, for content new to this runtime, test-loaded it in a child process:
+    a damaged file never reaches the runtime in this process.
+    """
+    content = checked_model(backend, model)
     try:
         with capture_native_stderr():
             interpreter = backend.Interpreter(
-                model_path=str(model), num_threads=threads, experimental_delegates=delegates or None
+                model_content=content,
+                num_threads=threads,
+                experimental_delegates=delegates or None,
             )
             interpreter.allocate_tensors()
     except ValueError as exc:
@@ -191,6 +215,11 @@ def new_interpreter(
             f"{model} failed to load in {backend.label} ({first_line(exc)})",
             "re-export the model, or try another --runtime",
         ) from None
+    except (TypeError, UnicodeDecodeError, MemoryError, SystemError) as exc:
+        raise ModelError(
+            f"{model} failed to load in {backend.label} ({type(exc).__name__}: {first_line(exc)})",
+            "the model may be damaged: re-download or re-export it",
+        ) from None
     return interpreter
 
 
@@ -219,13 +248,21 @@ def interpreter_engine(
         DelegateError: the file is compiled for the Edge TPU and no Edge TPU delegate is given.
     """
     interpreter = new_interpreter(backend, model, threads, delegates)
+    try:
+        inputs = [TensorSpec.from_details(d) for d in interpreter.get_input_details()]
+        outputs = [TensorSpec.from_details(d) for d in interpreter.get_output_details()]
+    except (ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
+        raise ModelError(
+            f"{model} has unreadable tensor details ({type(exc).__name__}: {first_line(exc)})",
+            "the model may be damaged: re-download or re-export it",
+        ) from None
     return InterpreterEngine(
         interpreter,
         backend=backend,
         delegate=delegate,
         description=description,
-        inputs=[TensorSpec.from_details(d) for d in interpreter.get_input_details()],
-        outputs=[TensorSpec.from_details(d) for d in interpreter.get_output_details()],
+        inputs=inputs,
+        outputs=outputs,
         ops=ops_of(interpreter),
         model_path=model,
     )
