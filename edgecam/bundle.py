@@ -23,7 +23,7 @@ from edgecam.bundle_spec import (  # noqa: F401
     OutputSpec,
     QualityGate,
 )
-from edgecam.errors import ModelError
+from edgecam.errors import EdgecamError, ModelError
 from edgecam.labels import read_associated_file, read_embedded_labels, read_labels_file
 
 BUNDLE_MODEL = "model.tflite"
@@ -61,6 +61,8 @@ def check_tflite_file(path: Path) -> None:
             f"{path} is a folder without {BUNDLE_MODEL}",
             "a bundle folder must hold model.tflite; or give the .tflite itself",
         )
+    if not path.is_file():  # a FIFO or a device would block the read below
+        raise ModelError(f"{path} is not a regular file", "give a .tflite file or a bundle folder")
     try:
         with path.open("rb") as handle:
             head = handle.read(8)
@@ -82,10 +84,22 @@ def resolve_model(path: str | Path, labels: str | Path | None = None) -> ModelFi
     embedded in the model. The labels/outputs count is checked later, once the model is loaded.
 
     Raises:
-        ModelError: the path is missing or is not a model or bundle.
+        ModelError: the path is missing or is not a model or bundle (also for any unexpected
+            failure reading a damaged one).
         LabelsError: an explicit labels file cannot be read.
     """
-    path = Path(path).expanduser()
+    try:
+        return _resolve(Path(path).expanduser(), labels)
+    except EdgecamError:
+        raise
+    except Exception as exc:
+        raise ModelError(
+            f"{path} could not be read ({type(exc).__name__}: {exc})",
+            "the bundle may be damaged: re-download or re-export it",
+        ) from exc
+
+
+def _resolve(path: Path, labels: str | Path | None) -> ModelFiles:
     bundle_dir = None
     spec = None
     edgetpu = None

@@ -17,6 +17,7 @@ Two kinds of section:
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -33,6 +34,8 @@ COLOR_ORDERS = ("RGB", "BGR", "GRAY")
 #: ``output.activation``: "softmax" (the outputs are probabilities) or "none" (logits).
 ACTIVATIONS = ("softmax", "none")
 _FIX = "fix the file or re-export the bundle"
+#: A model.json larger than this is not read: a real one is a few KB.
+MAX_SPEC_BYTES = 1 * 2**20
 
 
 def _is_int(value: Any) -> bool:
@@ -73,18 +76,26 @@ class Normalization:
     @classmethod
     def from_json(cls, data: dict[str, Any], channels: int, where: str) -> Normalization:
         """Read ``{"mean": [...], "std": [...]}`` or ``{"range": [lo, hi]}``."""
+        shape = 'use {"mean": [...], "std": [...]} or {"range": [low, high]}'
+        if not isinstance(data, dict):
+            raise ModelError(f"{where}: bad input.normalization {data!r}", shape)
         try:
             if "range" in data:
-                low, high = (float(v) for v in data["range"])
+                low, high = (_finite(v) for v in data["range"])
                 std = 255.0 / (high - low)
-                return cls((-low * std,) * channels, (std,) * channels)
-            mean = _per_channel(data["mean"], channels)
-            std = _per_channel(data["std"], channels)
-        except (KeyError, TypeError, ValueError, ZeroDivisionError):
+                mean, std = (-low * std,) * channels, (std,) * channels
+            else:
+                mean = _per_channel(data["mean"], channels)
+                std = _per_channel(data["std"], channels)
+        except _NotFinite as exc:
             raise ModelError(
-                f"{where}: bad input.normalization {data!r}",
-                'use {"mean": [...], "std": [...]} or {"range": [low, high]}',
+                f"{where}: input.normalization holds {exc.args[0]!r}, not a finite number",
+                "give numbers for mean and std (or range); re-export the bundle",
             ) from None
+        except (KeyError, TypeError, ValueError, ZeroDivisionError, OverflowError):
+            raise ModelError(f"{where}: bad input.normalization {data!r}", shape) from None
+        if not all(math.isfinite(v) for v in (*mean, *std)):  # e.g. a range of (0, 1e-320)
+            raise ModelError(f"{where}: input.normalization {data!r} overflows", shape)
         if any(s == 0 for s in std):
             raise ModelError(f"{where}: input.normalization std must not be 0")
         return cls(mean, std)
@@ -93,8 +104,22 @@ class Normalization:
         return {"mean": list(self.mean), "std": list(self.std)}
 
 
+class _NotFinite(ValueError):
+    """A NaN or an infinity where a number is needed (Python's json reads both)."""
+
+
+def _finite(value: Any) -> float:
+    """``value`` (a number, or a string holding one) as a float, refusing NaN and infinities."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise TypeError(f"not a number: {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise _NotFinite(value)
+    return number
+
+
 def _per_channel(value: Any, channels: int) -> tuple[float, ...]:
-    values = [float(v) for v in (value if isinstance(value, list | tuple) else [value])]
+    values = [_finite(v) for v in (value if isinstance(value, list | tuple) else [value])]
     if len(values) == 1:
         values *= channels
     if len(values) != channels:
@@ -145,6 +170,11 @@ class InputSpec:
             ) from None
         norm = data.get("normalization")
         size = "a positive integer"
+        if norm is not None and not isinstance(norm, dict):
+            raise ModelError(
+                f"{where}: input.normalization must be a JSON object, not {norm!r}",
+                'use {"mean": [...], "std": [...]} or {"range": [low, high]}',
+            )
         return cls(
             width=_check(where, "input.width", data.get("width"), _positive_int, size),
             height=_check(where, "input.height", data.get("height"), _positive_int, size),
@@ -349,7 +379,16 @@ class BundleSpec:
             ModelError: unreadable, not JSON, an unsupported format_version or a bad field.
         """
         try:
-            data = json.loads(path.read_text(encoding="utf-8") if text is None else text)
+            if text is None:
+                if path.stat().st_size > MAX_SPEC_BYTES:
+                    raise ModelError(
+                        f"{path} is too large for a model.json ({path.stat().st_size} bytes)",
+                        _FIX,
+                    )
+                text = path.read_text(encoding="utf-8")
+            if len(text) > MAX_SPEC_BYTES:
+                raise ModelError(f"{path} is too large for a model.json", _FIX)
+            data = json.loads(text)
         except (OSError, UnicodeDecodeError) as exc:
             raise ModelError(f"cannot read {path}: {exc}", "check the bundle's files") from None
         except json.JSONDecodeError as exc:
@@ -357,6 +396,8 @@ class BundleSpec:
                 f"{path} is not valid JSON (line {exc.lineno}: {exc.msg})",
                 "fix the file or re-export the bundle",
             ) from None
+        except RecursionError:
+            raise ModelError(f"{path} is nested too deeply to be a model.json", _FIX) from None
         return cls.from_json(data, str(path))
 
     @classmethod
@@ -374,10 +415,11 @@ class BundleSpec:
                 f"{where}: format_version {version!r} is not supported",
                 "upgrade edgecam, or re-export the bundle with this version",
             )
-        inp = data.get("input") or {}
-        out = data.get("output") or {}
-        if not isinstance(inp, dict) or not isinstance(out, dict):
-            raise ModelError(f"{where}: 'input' and 'output' must be JSON objects", _FIX)
+        inp = data.get("input", {})
+        out = data.get("output", {})
+        for key, value in (("input", inp), ("output", out)):
+            if not isinstance(value, dict):
+                raise ModelError(f"{where}: '{key}' must be a JSON object, not {value!r}", _FIX)
         name = _check(where, "name", data.get("name"), _is_str, "a string")
         known = {f.name for f in fields(cls)} - {"extra", "_source"}
         extra = {k: v for k, v in data.items() if k not in known}

@@ -17,6 +17,7 @@ trailing bytes and ``zipfile`` reads them.
 from __future__ import annotations
 
 import io
+import logging
 import re
 import zipfile
 from pathlib import Path
@@ -25,7 +26,15 @@ from edgecam.errors import LabelsError
 from edgecam.files import atomic_write
 from edgecam.metadata import build_metadata, with_metadata
 
+log = logging.getLogger(__name__)
+
 _ID_LINE = re.compile(r"^\s*(\d+)\s*[:\s]\s*(\S.*?)\s*$")
+#: Ids may skip numbers, by at most this many beyond the labels given (10 per label, and
+#: 1000 more): ``1000000000 b`` is a broken file, not a billion classes to allocate.
+MAX_SKIPPED_IDS_PER_LABEL = 10
+MAX_SKIPPED_IDS = 1000
+#: An associated file (labels, model.json) larger than this is not read out of a model's zip.
+MAX_ASSOCIATED_BYTES = 8 * 2**20
 
 
 def parse_labels(text: str, source: str = "labels") -> list[str]:
@@ -52,8 +61,23 @@ def parse_labels(text: str, source: str = "labels") -> list[str]:
             raise LabelsError(f"{source}: class id {index} appears twice", "give each id once")
         by_id[index] = m.group(2)
     size = max(by_id) + 1
+    gaps = size - len(by_id)
+    if gaps > MAX_SKIPPED_IDS + MAX_SKIPPED_IDS_PER_LABEL * len(by_id):
+        raise LabelsError(
+            f"{source}: class id {size - 1} is far beyond its {len(by_id)} labels "
+            f"({gaps} ids would have no label)",
+            "ids count classes from 0; check the file's numbers",
+        )
     # Ids may skip numbers (some zoo files do); the gaps get a visible placeholder.
     return [by_id.get(i, f"class_{i}") for i in range(size)]
+
+
+def duplicates(labels: list[str]) -> dict[str, list[int]]:
+    """Labels that name more than one class: ``{label: [class indices]}``."""
+    seen: dict[str, list[int]] = {}
+    for i, label in enumerate(labels):
+        seen.setdefault(label, []).append(i)
+    return {label: where for label, where in seen.items() if len(where) > 1}
 
 
 def read_labels_file(path: str | Path) -> list[str]:
@@ -85,38 +109,62 @@ def read_labels_file(path: str | Path) -> list[str]:
     return parse_labels(text, str(path))
 
 
-def read_embedded_labels(model_path: str | Path) -> list[str] | None:
-    """Return the labels embedded in a ``.tflite`` (TFLite metadata zip), or None if it has none."""
+def _associated(model_path: str | Path, pick) -> tuple[str, str] | None:
+    """``(name, text)`` of the associated file ``pick(names)`` chooses, or None.
+
+    The zip is read from a file anyone may have damaged: any failure means "none", with a
+    note when there was an archive to read.
+    """
     try:
         if not zipfile.is_zipfile(model_path):
             return None
-        with zipfile.ZipFile(model_path) as archive:
-            names = archive.namelist()
-            txt = [n for n in names if n.lower().endswith(".txt")]
-            if not txt:
-                return None
-            # Prefer a file that says it holds labels; TF Hub uses labels.txt or labelmap.txt.
-            preferred = [n for n in txt if "label" in n.lower()] or txt
-            text = archive.read(preferred[0]).decode("utf-8", errors="replace")
-    except (OSError, zipfile.BadZipFile):
+    except OSError:
         return None
     try:
-        return parse_labels(text, f"{model_path} (embedded {preferred[0]})")
+        with zipfile.ZipFile(model_path) as archive:
+            name = pick(archive.namelist())
+            if name is None:
+                return None
+            if archive.getinfo(name).file_size > MAX_ASSOCIATED_BYTES:
+                raise ValueError(f"{name} claims to be larger than {MAX_ASSOCIATED_BYTES} bytes")
+            with archive.open(name) as member:
+                data = member.read(MAX_ASSOCIATED_BYTES + 1)
+            if len(data) > MAX_ASSOCIATED_BYTES:
+                raise ValueError(f"{name} is larger than {MAX_ASSOCIATED_BYTES} bytes")
+            return name, data.decode("utf-8", errors="replace")
+    except Exception as exc:  # zipfile raises many kinds on damaged data (EOFError, zlib.error...)
+        log.warning(
+            "the files embedded in %s are damaged and were ignored (%s: %s)",
+            Path(model_path).name,
+            type(exc).__name__,
+            exc,
+        )
+        return None
+
+
+def read_embedded_labels(model_path: str | Path) -> list[str] | None:
+    """Return the labels embedded in a ``.tflite`` (TFLite metadata zip), or None if it has none."""
+
+    def pick(names: list[str]) -> str | None:
+        txt = [n for n in names if n.lower().endswith(".txt")]
+        # Prefer a file that says it holds labels; TF Hub uses labels.txt or labelmap.txt.
+        preferred = [n for n in txt if "label" in n.lower()] or txt
+        return preferred[0] if preferred else None
+
+    found = _associated(model_path, pick)
+    if found is None:
+        return None
+    name, text = found
+    try:
+        return parse_labels(text, f"{model_path} (embedded {name})")
     except LabelsError:
         return None
 
 
 def read_associated_file(model_path: str | Path, name: str) -> str | None:
     """The text of associated file ``name`` appended to a ``.tflite``, or None."""
-    try:
-        if not zipfile.is_zipfile(model_path):
-            return None
-        with zipfile.ZipFile(model_path) as archive:
-            if name not in archive.namelist():
-                return None
-            return archive.read(name).decode("utf-8", errors="replace")
-    except (OSError, zipfile.BadZipFile):
-        return None
+    found = _associated(model_path, lambda names: name if name in names else None)
+    return found[1] if found is not None else None
 
 
 def embed_labels(

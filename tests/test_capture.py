@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import threading
 import time
 
+import cv2
 import pytest
-from conftest import write_video
+from conftest import solid, write_video
 
 from edgecam.capture import (
     CameraSource,
@@ -98,6 +101,65 @@ def test_image_folder_skips_unreadable_files(color_images):
             frames.append(frame)
     assert len(frames) == 3
     assert source.skipped == 1
+
+
+def _truncated(video, fraction: float = 0.5):
+    data = video.read_bytes()
+    out = video.with_name(f"cut-{video.name}")
+    out.write_bytes(data[: int(len(data) * fraction)])
+    return out
+
+
+def _mjpg(path, frames: int):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (160, 120))
+    for i in range(frames):
+        writer.write(solid(("red", "green", "blue")[i % 3], (160, 120)))
+    writer.release()
+    return path
+
+
+def test_a_video_that_stops_before_its_frame_count_is_an_error(tmp_path):
+    cut = _truncated(_mjpg(tmp_path / "v.avi", 120))
+    with VideoFileSource(cut, pace=False) as source:
+        assert source.expected_frames == 120
+        read = 0
+        with pytest.raises(SourceError, match=r"stopped after \d+ of its 120 frames: the file is"):
+            while source.read() is not None:
+                read += 1
+    assert 30 < read < 90
+    assert not source.ended
+
+
+def test_a_looping_damaged_video_is_noted_once_and_keeps_playing(tmp_path, caplog):
+    cut = _truncated(_mjpg(tmp_path / "v.avi", 60))
+    with VideoFileSource(cut, loop=True, pace=False) as source:
+        frames = [source.read() for _ in range(150)]
+    assert all(f is not None for f in frames)
+    assert caplog.text.count("stopped after") == 1
+    assert "playing the readable part again" in caplog.text
+
+
+def test_folder_removed_while_read_is_an_error(tmp_path, color_images):
+    with ImageFolderSource(color_images, pace=False) as source:
+        assert source.read() is not None
+        shutil.rmtree(color_images)
+        with pytest.raises(SourceError, match=r"disappeared after 1 of its 4 images"):
+            source.read()
+
+
+def test_a_fifo_or_vanished_file_in_a_folder_is_skipped_not_waited_on(tmp_path, caplog):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in ("a.png", "b.png", "c.png"):
+        cv2.imwrite(str(folder / name), solid("red"))
+    with ImageFolderSource(folder, pace=False) as source:
+        (folder / "b.png").unlink()
+        os.mkfifo(folder / "b.png")  # replaced by a FIFO after the listing: still no hang
+        frames = []
+        while (frame := source.read()) is not None:
+            frames.append(frame.origin)
+    assert [os.path.basename(f) for f in frames] == ["a.png", "c.png"]
+    assert f"skipped {folder / 'b.png'}: not a regular file" in caplog.text
 
 
 def test_empty_folder_is_an_error(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -140,3 +141,61 @@ def test_bundle_copied_elsewhere_still_works(tmp_path):
     with Classifier(ClassifierOptions(model=tmp_path / "b", delegate="cpu")) as clf:
         assert clf.name == "color-fixture"
         assert clf.classify(solid("green")).top.label == "green"
+
+
+def _bundle_with(tmp_path, labels: str, **spec_changes):
+    bundle = tmp_path / "bundle"
+    shutil.copytree(FIXTURES / "bundle_int8", bundle)
+    (bundle / "labels.txt").write_text(labels)
+    spec = json.loads((bundle / "model.json").read_text())
+    spec.update(spec_changes)
+    (bundle / "model.json").write_text(json.dumps(spec))
+    return bundle
+
+
+@pytest.mark.parametrize("labels", ["red\n\nblue\n", "red\ngreen\n"])
+def test_model_json_classes_decide_over_a_short_labels_file(tmp_path, caplog, labels):
+    bundle = _bundle_with(tmp_path, labels, classes=["red", "green", "blue"])
+    with Classifier(ClassifierOptions(model=bundle, delegate="cpu")) as clf:
+        assert clf.labels == ["red", "green", "blue"]  # no 'background' shifted in
+        assert clf.classify(solid("green")).top.label == "green"
+    assert "has 2 labels for 3 outputs: using the 3 classes model.json names" in caplog.text
+
+
+def test_background_is_assumed_only_without_other_evidence(tmp_path):
+    # model.json says 3 classes and names none: one label short is an error, not 'background'.
+    bundle = _bundle_with(tmp_path, "green\nblue\n")
+    with pytest.raises(LabelsError, match=r"has 2 labels but model\.tflite has 3 outputs") as err:
+        Classifier(ClassifierOptions(model=bundle, delegate="cpu"))
+    assert "a blank or missing line" in err.value.hint
+
+
+def test_duplicate_labels_are_noted(tmp_path, caplog):
+    labels = tmp_path / "labels.txt"
+    labels.write_text("red\nred\nblue\n")
+    with classifier("color_float32.tflite", labels=labels) as clf:
+        assert clf.labels == ["red", "red", "blue"]
+    assert "labels for color_float32.tflite repeat: 'red' names classes 0, 1" in caplog.text
+
+
+def test_nan_scores_are_an_error_not_a_prediction(tmp_path):
+    """A float model whose weights are NaN: each classification is a clear error."""
+    from edgecam.runtime.verify import _Reader
+
+    data = bytearray((FIXTURES / "color_float32.tflite").read_bytes())
+    r = _Reader(bytes(data))
+    model = r.table(r.follow(0, "root"), "model")
+    buffers = r.tables(model, 4, "buffers")
+    changed = 0
+    for tensor in r.tables(r.tables(model, 2, "subgraphs")[0], 0, "tensors"):
+        buffer = buffers[r.get(tensor, 2, "I", 0, "buffer")]
+        at = r.offset(buffer, 0, "data")
+        if r.get(tensor, 1, "b", 0, "type") == 0 and at is not None:  # float32 constants
+            count, start = r.vector(at, 1, "data")
+            data[start : start + count] = b"\x00\x00\xc0\x7f" * (count // 4)  # NaN
+            changed += 1
+    assert changed
+    bad = tmp_path / "nan.tflite"
+    bad.write_bytes(bytes(data))
+    with classifier(bad) as clf, pytest.raises(ModelError, match="NaN or infinite scores"):
+        clf.classify(solid("red"))

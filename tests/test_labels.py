@@ -11,7 +11,13 @@ from conftest import FIXTURES
 
 from edgecam.config import ClassifierOptions
 from edgecam.errors import LabelsError
-from edgecam.labels import embed_labels, parse_labels, read_embedded_labels, read_labels_file
+from edgecam.labels import (
+    duplicates,
+    embed_labels,
+    parse_labels,
+    read_embedded_labels,
+    read_labels_file,
+)
 from edgecam.vision import Classifier
 
 
@@ -89,3 +95,34 @@ def test_embedding_writes_a_tflite_metadata_entry_naming_the_labels_file(tmp_pat
     with Classifier(ClassifierOptions(model=model, delegate="cpu")) as clf:
         assert clf.labels == ["a", "b", "c"]  # and the model still loads and runs
         assert clf.classify(np.zeros((8, 8, 3), np.uint8)).top.label in ("a", "b", "c")
+
+
+def test_an_id_far_beyond_the_labels_is_refused_not_allocated():
+    with pytest.raises(LabelsError, match="class id 1000000000 is far beyond its 2 labels"):
+        parse_labels("0 a\n1000000000 b\n")
+    # Gaps as real files have them still work.
+    assert len(parse_labels("0 a\n90 b\n")) == 91
+
+
+def test_duplicates_are_found():
+    assert duplicates(["a", "b", "a", "c", "b", "a"]) == {"a": [0, 2, 5], "b": [1, 4]}
+    assert duplicates(["a", "b"]) == {}
+
+
+def test_a_damaged_embedded_zip_is_ignored_with_a_note(tmp_path, caplog):
+    model = tmp_path / "m.tflite"
+    data = bytearray((FIXTURES / "color_float32.tflite").read_bytes())
+    at = data.find(b"PK\x01\x02")  # the central directory's first entry
+    data[at + 10] = 99  # its compression method: one zipfile does not know
+    model.write_bytes(bytes(data))
+    assert read_embedded_labels(model) is None
+    assert "the files embedded in m.tflite are damaged and were ignored" in caplog.text
+    assert "NotImplementedError" in caplog.text
+
+
+def test_an_oversized_embedded_file_is_not_read(tmp_path, caplog, monkeypatch):
+    import edgecam.labels
+
+    monkeypatch.setattr(edgecam.labels, "MAX_ASSOCIATED_BYTES", 4)
+    assert read_embedded_labels(FIXTURES / "color_float32.tflite") is None
+    assert "larger than 4 bytes" in caplog.text

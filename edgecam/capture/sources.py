@@ -17,15 +17,19 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecam import logs
 from edgecam.defaults import FOLDER_FPS
 from edgecam.errors import ConfigError, SourceError
+from edgecam.imagefile import UnreadableImage, quiet_opencv, read_image_file
 
 log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 STREAM_SCHEMES = ("rtsp://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 DEFAULT_VIDEO_FPS = 30.0  # when a file does not say
+#: A video that ends more than this many frames (and this fraction of them) before its header's
+#: frame count is damaged or truncated. Containers count a frame or two loosely; no more.
+SHORT_VIDEO_FRAMES = 2
+SHORT_VIDEO_FRACTION = 0.02
 # FFmpeg (inside OpenCV) prints raw "[tcp @ 0x...]" lines for stream failures; our error says
 # it better. OpenCV reads this when its FFmpeg backend first starts; -8 is AV_LOG_QUIET.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
@@ -138,15 +142,9 @@ class FrameSource:
         pass
 
 
-def _quiet_opencv(cv2) -> None:
-    """OpenCV prints a WARN line for every camera it cannot open; our error says it better."""
-    if logs.verbose():
-        return
-    logging = getattr(cv2.utils, "logging", None)  # OpenCV >= 4.12; older ones: cv2.setLogLevel
-    if logging is not None:
-        logging.setLogLevel(logging.LOG_LEVEL_ERROR)
-    elif hasattr(cv2, "setLogLevel"):
-        cv2.setLogLevel(2)  # 2 = LOG_LEVEL_ERROR
+# OpenCV's WARN lines for a camera that does not open or an image that does not decode say less
+# than our errors; shared with edgecam.imagefile, which reads the folders' images.
+_quiet_opencv = quiet_opencv
 
 
 class _OpenCvSource(FrameSource):
@@ -220,12 +218,19 @@ class VideoFileSource(_OpenCvSource):
         super().__init__(str(self.path), str(self.path), pace=pace)
         self.loop = loop
         self.ended = False
+        self.expected_frames: int | None = None  # what the file's header says, when it does
+        self._pass_frames = 0  # frames read since the start or the last rewind
+        self._said_short = False
 
     def _open(self) -> None:
         import cv2
 
         if not self.path.exists():
             raise SourceError(f"video not found: {self.path}", "check the --source path")
+        if not self.path.is_file():
+            raise SourceError(
+                f"{self.path} is not a regular file", "give a video file, an image folder or a URL"
+            )
         self._cap = self._capture()
         if self._cap is None:
             raise SourceError(
@@ -234,23 +239,48 @@ class VideoFileSource(_OpenCvSource):
             )
         fps = self._cap.get(cv2.CAP_PROP_FPS)
         self.fps = fps if fps and 0 < fps < 1000 else DEFAULT_VIDEO_FPS
+        count = self._cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        self.expected_frames = int(count) if count and 0 < count < 2**31 else None
 
     def _read(self) -> np.ndarray | None:
         import cv2
 
         ok, image = self._cap.read()
-        if not ok and self.loop and self.frames_read > 0:
+        if ok and image is not None:
+            self._pass_frames += 1
+            return image
+        if self.frames_read == 0:
+            raise SourceError(
+                f"{self.path} holds no readable frames (empty or corrupt)",
+                "check the file plays in a video player",
+            )
+        self._check_length()
+        if self.loop and self._pass_frames > 0:
             self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            self._pass_frames = 0
             ok, image = self._cap.read()
-        if not ok or image is None:
-            if self.frames_read == 0:
-                raise SourceError(
-                    f"{self.path} holds no readable frames (empty or corrupt)",
-                    "check the file plays in a video player",
-                )
-            self.ended = True
-            return None
-        return image
+            if ok and image is not None:
+                self._pass_frames = 1
+                return image
+        self.ended = True
+        return None
+
+    def _check_length(self) -> None:
+        """A file that stops well before the frame count its header gives is damaged."""
+        expected, got = self.expected_frames, self._pass_frames
+        if expected is None or expected - got <= max(
+            SHORT_VIDEO_FRAMES, expected * SHORT_VIDEO_FRACTION
+        ):
+            return
+        message = (
+            f"{self.path} stopped after {got} of its {expected} frames: "
+            "the file is damaged or truncated"
+        )
+        if not self.loop:
+            raise SourceError(message, "check it plays in a video player; copy or encode it again")
+        if not self._said_short:  # looping: say it once and play what there is
+            self._said_short = True
+            log.warning("%s; playing the readable part again", message)
 
 
 class StreamSource(_OpenCvSource):
@@ -313,8 +343,6 @@ class ImageFolderSource(FrameSource):
             )
 
     def _read(self) -> np.ndarray | None:
-        import cv2
-
         misses_in_a_row = 0
         while True:
             if self._position >= len(self._files):
@@ -323,17 +351,28 @@ class ImageFolderSource(FrameSource):
                 self._position = 0
             path = self._files[self._position]
             self._position += 1
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if image is not None:
+            try:
+                image = read_image_file(path)
+            except UnreadableImage as exc:
+                self._check_folder()
+                reason = exc.short_reason
+            else:
                 self._current = path
                 return image
             self.skipped += 1
             misses_in_a_row += 1
             if path not in self._warned:  # once per file, also when looping
                 self._warned.add(path)
-                log.warning(
-                    "skipped %s: not a readable image (empty, corrupt or unknown format)", path
-                )
+                log.warning("skipped %s: %s", path, reason)
+
+    def _check_folder(self) -> None:
+        """A folder removed (or unmounted) while it is read ends the source with an error."""
+        if self.kind is SourceKind.FOLDER and not self.path.is_dir():
+            raise SourceError(
+                f"{self.path} disappeared after {self.frames_read} of its "
+                f"{len(self._files)} images (removed or unmounted?)",
+                "check the folder, then start again",
+            )
 
     def _end(self) -> None:
         if self.frames_read == 0 and self.skipped:
@@ -445,6 +484,8 @@ class SingleImageSource(ImageFolderSource):
     kind = SourceKind.IMAGE
 
     def _open(self) -> None:
-        if not self.path.is_file():
+        if not self.path.exists():
             raise SourceError(f"image not found: {self.path}", "check the --source path")
+        if not self.path.is_file():
+            raise SourceError(f"{self.path} is not a regular file", "give an image file")
         self._files = [self.path]

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgecam.bundle import ModelFiles
 from edgecam.config import Delegate, Runtime
-from edgecam.errors import DelegateError
+from edgecam.errors import DelegateError, EdgecamError, ModelError
 from edgecam.runtime import flatbuffer
 from edgecam.runtime.delegates import is_edgetpu_compiled
 from edgecam.runtime.engine import TensorSpec, open_engine
 from edgecam.runtime.options import EngineOptions
+from edgecam.runtime.verify import verify_model
 
 if TYPE_CHECKING:
     from edgecam.config import ClassifierOptions
@@ -29,13 +31,35 @@ def _from_flatbuffer(path: Path) -> tuple[list[TensorSpec], list[TensorSpec], li
     """Read tensors and ops straight from the file (for Edge TPU models no CPU can load).
 
     Uses the flatbuffer schema that ships with ai-edge-litert; None when it is not installed.
+    The file's structure is verified first: the schema's readers trust what they read.
     """
     try:
+        verify_model(Path(path).read_bytes(), path)
         model = flatbuffer.read_model(path)
     except ImportError:
         return None
-    inputs, outputs = flatbuffer.io_specs(model)
-    return inputs, outputs, [name for name, _ in flatbuffer.operators(model)]
+    except OSError as exc:
+        raise ModelError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        inputs, outputs = flatbuffer.io_specs(model)
+        return inputs, outputs, [name for name, _ in flatbuffer.operators(model)]
+    except (IndexError, KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise ModelError(
+            f"{path} is corrupt ({type(exc).__name__} reading its graph)",
+            "re-download or re-export the model",
+        ) from None
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with NaN and infinities as None: JSON has no such numbers, and Python's json
+    module writes them as bare ``NaN``, which no other parser reads."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def inspect_model(
@@ -45,7 +69,25 @@ def inspect_model(
 
     Loads the model on the CPU when it can (Edge TPU models are read from the file instead), in
     the runtime ``options`` name (their other settings do not matter here).
+
+    Raises:
+        EdgecamError: the model cannot be loaded or read (never anything else: a damaged file
+            makes parsers raise anything, and ``edgecam info`` is how users look at one).
     """
+    try:
+        return _inspect(files, options)
+    except EdgecamError:
+        raise
+    except Exception as exc:
+        raise ModelError(
+            f"{files.model} could not be read ({type(exc).__name__}: {exc})",
+            "the file may be damaged: re-download or re-export it",
+        ) from exc
+
+
+def _inspect(
+    files: ModelFiles, options: ClassifierOptions | EngineOptions | None
+) -> dict[str, Any]:
     edgetpu = is_edgetpu_compiled(files.model)
     info: dict[str, Any] = {
         "model": str(files.model),
@@ -87,7 +129,7 @@ def inspect_model(
                 "count": len(files.labels) if files.labels else 0,
                 "first": (files.labels or [])[:5],
             },
-            "model_json": files.spec.raw if files.spec else None,
+            "model_json": json_safe(files.spec.raw) if files.spec else None,
         }
     )
     return info
@@ -126,7 +168,7 @@ def format_info(info: dict[str, Any]) -> str:
         lines.append("labels:     none found (give --labels FILE)")
     spec = info["model_json"]
     if spec:
-        inp = spec.get("input", {})
+        inp = spec.get("input") if isinstance(spec.get("input"), dict) else {}
         lines.append(
             f"model.json: format {spec.get('format_version')}, "
             f"normalization {inp.get('normalization')}, resize {inp.get('resize')}, "

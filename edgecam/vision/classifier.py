@@ -7,12 +7,13 @@ import logging
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from edgecam.bundle import ModelFiles, resolve_model
 from edgecam.config import ClassifierOptions, ResizeMode
-from edgecam.errors import ImageError, LabelsError, ModelError
+from edgecam.errors import EdgecamError, ImageError, LabelsError, ModelError
+from edgecam.imagefile import read_image_file
+from edgecam.labels import duplicates
 from edgecam.runtime.engine import Engine, TensorSpec, open_engine
 from edgecam.vision.postprocess import Postprocessor, outputs_are_probabilities
 from edgecam.vision.preprocess import Preprocessor
@@ -20,6 +21,10 @@ from edgecam.vision.types import Classification, Timings
 
 log = logging.getLogger(__name__)
 _SUPPORTED_DTYPES = ("float32", "uint8", "int8")
+#: Limits no real classifier reaches, so that a damaged shape cannot make edgecam allocate
+#: without bound (ImageNet-21k has 21,843 classes).
+MAX_INPUT_SIDE = 16384
+MAX_CLASSES = 2**20
 
 
 def check_classifier_shape(engine: Engine, model: Path) -> int:
@@ -34,6 +39,11 @@ def check_classifier_shape(engine: Engine, model: Path) -> int:
     inp = engine.inputs[0]
     if len(inp.shape) != 4 or inp.shape[0] not in (1, -1) or inp.shape[3] not in (1, 3):
         raise ModelError(f"{model}: input {list(inp.shape)} is not an image", hint)
+    if not all(1 <= side <= MAX_INPUT_SIDE for side in inp.shape[1:3]):
+        raise ModelError(
+            f"{model}: input {list(inp.shape)} is not an image size (corrupt?)",
+            f"edgecam takes inputs of 1 to {MAX_INPUT_SIDE} pixels a side",
+        )
     if inp.dtype.name not in _SUPPORTED_DTYPES:
         raise ModelError(
             f"{model}: input dtype {inp.dtype.name} is not supported",
@@ -50,37 +60,69 @@ def check_classifier_shape(engine: Engine, model: Path) -> int:
         raise ModelError(
             f"{model}: output {list(out.shape)} {out.dtype.name} is not a class score vector", hint
         )
-    return int(max(out.shape))
+    classes = int(max(out.shape)) if out.shape else 0
+    if not 1 <= classes <= MAX_CLASSES:
+        raise ModelError(
+            f"{model}: output {list(out.shape)} claims {classes} classes (corrupt?)",
+            f"edgecam takes 1 to {MAX_CLASSES} classes",
+        )
+    return classes
 
 
 def align_labels(files: ModelFiles, num_classes: int) -> list[str]:
     """Labels with exactly one name per output.
 
-    A file one short of the outputs is the classic ImageNet case (1001 outputs, index 0 is
-    ``background``): the background label is added and the user told. No labels at all gives
-    ``class_N`` names. Any other mismatch is an error. What was assumed is logged as a note.
+    Evidence, strongest first: labels that match the outputs in number (``--labels``, the
+    bundle's ``labels.txt``, the embedded ones); else the classes ``model.json`` names; else,
+    for a model ``model.json`` says nothing about, the classic ImageNet case of one label short
+    (1001 outputs, index 0 is ``background``), which is assumed and noted. No labels at all
+    gives ``class_N`` names. Any other mismatch is an error. Labels naming two classes alike
+    are noted.
     """
     labels = files.labels
-    if labels is None:
+    spec = files.spec
+    classes = list(spec.classes) if spec is not None and spec.classes else None
+    if labels is not None and len(labels) == num_classes:
+        chosen = list(labels)
+    elif classes is not None and len(classes) == num_classes:
+        if labels is not None:
+            log.warning(
+                "%s has %d labels for %d outputs: using the %d classes model.json names",
+                files.labels_origin,
+                len(labels),
+                num_classes,
+                len(classes),
+            )
+        chosen = classes
+    elif labels is None:
         log.warning(
             "no labels found for %s: showing class numbers (give --labels FILE)", files.model.name
         )
         return [f"class_{i}" for i in range(num_classes)]
-    if len(labels) == num_classes:
-        return list(labels)
-    if len(labels) == num_classes - 1:
+    elif len(labels) == num_classes - 1 and (spec is None or spec.num_classes is None):
         log.warning(
             "%s has %d labels for %d outputs: assuming index 0 is 'background'",
             files.labels_origin,
             len(labels),
             num_classes,
         )
-        return ["background", *labels]
-    raise LabelsError(
-        f"{files.labels_origin} has {len(labels)} labels but {files.model.name} "
-        f"has {num_classes} outputs",
-        "use the labels file that belongs to this model (--labels FILE)",
-    )
+        chosen = ["background", *labels]
+    else:
+        raise LabelsError(
+            f"{files.labels_origin} has {len(labels)} labels but {files.model.name} "
+            f"has {num_classes} outputs",
+            "use the labels file that belongs to this model (--labels FILE); a blank or "
+            "missing line shifts every label after it",
+        )
+    repeated = duplicates(chosen)
+    if repeated:
+        shown = "; ".join(
+            f"'{label}' names classes {', '.join(map(str, where))}"
+            for label, where in list(repeated.items())[:3]
+        )
+        more = f" and {len(repeated) - 3} more" if len(repeated) > 3 else ""
+        log.warning("labels for %s repeat: %s%s", files.model.name, shown, more)
+    return chosen
 
 
 class Classifier:
@@ -95,6 +137,20 @@ class Classifier:
     """
 
     def __init__(self, options: ClassifierOptions) -> None:
+        try:
+            self._build(options)
+        except EdgecamError:
+            raise
+        except Exception as exc:
+            # A damaged file can make a parser deep inside raise anything: the caller gets a
+            # clear error, and whatever was loaded is released (a process that must survive a
+            # bad model needs nothing else).
+            raise ModelError(
+                f"{options.model} could not be loaded ({type(exc).__name__}: {exc})",
+                "the file may be damaged: re-download or re-export it",
+            ) from exc
+
+    def _build(self, options: ClassifierOptions) -> None:
         self.options = options
         self.files = resolve_model(options.model, options.labels)
         self.engine = open_engine(self.files, options.engine_options())
@@ -181,20 +237,13 @@ class Classifier:
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """Read an image file as BGR uint8, with a clear error for every way it can fail."""
+    """Read an image file as BGR uint8, with a clear error for every way it can fail.
+
+    A FIFO or device is refused without being opened for a blocking read, a damaged file's
+    decoder messages stay off stderr, and an image claiming more pixels than OpenCV decodes is
+    an :class:`ImageError` like any other (see :mod:`edgecam.imagefile`).
+    """
     path = Path(path)
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         raise ImageError(f"image not found: {path}", "check the path")
-    if path.is_dir():
-        raise ImageError(f"{path} is a folder, not an image", "give image files, e.g. dir/*.jpg")
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as exc:
-        raise ImageError(f"cannot read {path}: {exc.strerror}", "check its permissions") from None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise ImageError(
-            f"{path} is not a readable image (empty, corrupt or unknown format)",
-            "use a JPEG, PNG, BMP, WebP or TIFF file",
-        )
-    return image
+    return read_image_file(path)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from edgecam.errors import ModelError
 from edgecam.runtime.engine import TensorSpec
 from edgecam.vision.types import Category
 
@@ -116,9 +119,15 @@ class Postprocessor:
         probabilities = self.probabilities
         if probabilities is None:
             probabilities = looks_like_probabilities(self._scores)
-        if probabilities:
-            return self._scores
-        return softmax(self._scores, self._probs)
+        scores = self._scores if probabilities else softmax(self._scores, self._probs)
+        # Probabilities lie in [0, 1], so their sum is finite unless one is NaN or infinite.
+        if not math.isfinite(float(scores.sum())):
+            raise ModelError(
+                "the model's output holds NaN or infinite scores",
+                "its weights may be damaged, or model.json's input normalization is wrong: "
+                "re-export the model",
+            )
+        return scores
 
     def __call__(self, raw: np.ndarray) -> tuple[Category, ...]:
         labels = self.labels
