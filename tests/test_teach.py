@@ -425,3 +425,18 @@ def test_shared_mobilenet_embedder_end_to_end(tmp_path):
             raw = clf.engine.run(clf.preprocess(image)).reshape(-1)
             assert np.max(np.abs(raw - want)) < 1e-4
             assert int(raw.argmax()) == int(want.argmax())
+
+
+@pytest.mark.parametrize("embedder", [EMBEDDER, CLASSIFIER], ids=["embedder", "classifier"])
+def test_the_signature_names_the_new_output(embedder):
+    from edgecam.runtime.backends import load_backend
+
+    emb = read_embedder(embedder)
+    head = Head(np.eye(3, 12, dtype=np.float32), np.zeros(3, np.float32))
+    interpreter = load_backend(Runtime.AUTO).Interpreter(model_content=emb.with_head(head))
+    signatures = interpreter.get_signature_list()
+    assert signatures == {"serving_default": {"inputs": ["image"], "outputs": ["probabilities"]}}
+    runner = interpreter.get_signature_runner()
+    image = np.zeros(emb.input.shape, emb.input.dtype)
+    out = runner(image=image)
+    assert out["probabilities"].shape == (1, 3)
