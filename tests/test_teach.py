@@ -440,3 +440,27 @@ def test_the_signature_names_the_new_output(embedder):
     image = np.zeros(emb.input.shape, emb.input.dtype)
     out = runner(image=image)
     assert out["probabilities"].shape == (1, 3)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SHARED.exists(), reason="../shared/models is not here (a user's clone)")
+def test_shared_edgetpu_embedder_gets_the_head_after_its_custom_op(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from teach_data import write_folder
+
+    tpu_model = SHARED.with_name(SHARED.stem + "_edgetpu.tflite")
+    train = write_folder(tmp_path / "train", per_class=3, seed=0)
+    out = tmp_path / "bundle"
+    with _teach(tpu_model, train, out, threads=2) as teacher:
+        assert teacher.cpu_embedder is not None  # embedded with the CPU twin
+    graph = ModelGraph.read((out / "model_edgetpu.tflite").read_bytes())
+    assert graph.op_names == ["edgetpu-custom-op", *HEAD_OPS]
+    embedding = graph.tensors[graph.ops[0].outputs[0]]
+    assert embedding.shape == (1, 1, 1, 1024) and embedding.dtype == "uint8"
+    assert embedding.scale == pytest.approx(0.0235285, rel=1e-4)
+    with pytest.raises(DelegateError, match="Edge TPU"):
+        open_engine(
+            resolve_model(out / "model_edgetpu.tflite"), EngineOptions(delegate=Delegate.CPU)
+        )
