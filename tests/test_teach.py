@@ -28,6 +28,7 @@ from edgecam.vision.classifier import Classifier
 
 EMBEDDER = FIXTURES / "teach_embedder_uint8.tflite"
 EDGETPU = FIXTURES / "teach_embedder_uint8_edgetpu.tflite"
+INT8 = FIXTURES / "teach_embedder_int8.tflite"
 CLASSIFIER = FIXTURES / "teach_classifier_float32.tflite"
 SHARED = REPO.parent / "shared" / "models" / "mobilenet_v1_1.0_224_quant_embedding_extractor.tflite"
 # BGR base colours of the test classes; each image is the colour plus noise and a random patch.
@@ -128,6 +129,10 @@ def test_embedder_kinds_and_the_embedding_tensor():
     assert clf.tensor.shape == (1, 12) and clf.tensor.dtype == "float32"
     assert [clf.graph.ops[i].name for i in clf.keep_ops] == ["CONV_2D", "MEAN"]
 
+    int8 = read_embedder(INT8)
+    assert int8.kind == "embedder" and int8.tensor.shape == (1, 12)
+    assert int8.tensor.dtype == "int8" and int8.tensor.quantized
+
     tpu = read_embedder(EDGETPU)
     assert tpu.kind == "edgetpu" and tpu.edgetpu
     assert tpu.graph.op_names == ["edgetpu-custom-op"]
@@ -199,7 +204,9 @@ def _teach(embedder: Path, data: Path, out: Path, **options) -> Teacher:
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
-@pytest.mark.parametrize("embedder", [EMBEDDER, CLASSIFIER], ids=["embedder", "classifier"])
+@pytest.mark.parametrize(
+    "embedder", [EMBEDDER, INT8, CLASSIFIER], ids=["uint8-embedder", "int8-embedder", "classifier"]
+)
 def test_the_bundle_gives_the_numpy_heads_scores(tmp_path, data, runtime, embedder):
     out = tmp_path / "bundle"
     with _teach(embedder, data, out, runtime=runtime) as teacher:
@@ -464,3 +471,23 @@ def test_shared_edgetpu_embedder_gets_the_head_after_its_custom_op(tmp_path):
         open_engine(
             resolve_model(out / "model_edgetpu.tflite"), EngineOptions(delegate=Delegate.CPU)
         )
+
+
+def test_augmented_copies_are_deterministic_and_differ():
+    from edgecam.teach.augment import augment
+
+    image = _image("red", np.random.default_rng(0))
+    a, b, c = augment(image, 1), augment(image, 1), augment(image, 2)
+    assert np.array_equal(a, b)
+    assert a.dtype == np.uint8 and a.ndim == 3
+    assert a.shape != c.shape or not np.array_equal(a, c)
+    assert min(a.shape[:2]) >= int(0.8 * 40)
+
+
+def test_int8_embedder_head_starts_with_dequantize_version_2():
+    emb = read_embedder(INT8)
+    head = Head(np.eye(3, 12, dtype=np.float32), np.zeros(3, np.float32))
+    out = ModelGraph.read(emb.with_head(head))
+    # [1, 12] already: no RESHAPE.
+    assert out.op_names[-4:] == ["DEQUANTIZE", "L2_NORMALIZATION", "FULLY_CONNECTED", "SOFTMAX"]
+    assert (6, None, 2) in out.op_codes  # DEQUANTIZE v2 reads int8
