@@ -221,7 +221,18 @@ class Teacher:
             if twin != self.embedder_path and twin.exists():
                 self.cpu_embedder = read_embedder(twin, self.options.cut)
                 if self.cpu_embedder.dim != model.dim:
-                    raise ModelError(f"{twin} is not the CPU version of {self.embedder_path}")
+                    raise ModelError(
+                        f"{twin} is not the CPU version of {self.embedder_path}",
+                        "give the Edge TPU model and its own CPU model side by side",
+                    )
+                cpu_q, tpu_q = self.cpu_embedder.tensor, model.tensor
+                if (cpu_q.scale, cpu_q.zero_point) != (tpu_q.scale, tpu_q.zero_point):
+                    log.warning(
+                        "%s and %s quantize the embedding differently: the Edge TPU model's "
+                        "scores will differ from the CPU model's",
+                        twin.name,
+                        self.embedder_path.name,
+                    )
                 log.info("embedding on the CPU with %s (the Edge TPU model's twin)", twin.name)
                 model = self.cpu_embedder
             else:
