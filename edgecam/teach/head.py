@@ -49,7 +49,7 @@ class FitConfig:
 
     steps: int = 300
     learning_rate: float = 0.05
-    weight_decay: float = 1e-3
+    weight_decay: float = 1e-4
     scale: float = 10.0
     seed: int = 0
 
