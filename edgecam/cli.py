@@ -161,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=_count, default=10)
     p.add_argument("--json", action="store_true")
 
+    p = command("doctor", "check this device: runtimes, default model, Edge TPU, GPU, cameras")
+    _doctor_options(p)
+
     p = command("teach", "learn your own classes from a few images on a pretrained embedder")
     _teach_options(p)
 
@@ -598,12 +601,40 @@ def cmd_teach(args: argparse.Namespace) -> int:
     return 0
 
 
+def _doctor_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    p.add_argument(
+        "--edgetpu-model",
+        type=Path,
+        metavar="MODEL",
+        help="an Edge TPU compiled .tflite to invoke when a Coral is present (edgecam ships none)",
+    )
+    p.add_argument(
+        "--root",
+        type=Path,
+        default=Path("/"),
+        metavar="DIR",
+        help="read /dev, /sys, /proc and /etc under DIR instead of / (for tests)",
+    )
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from edgecam import doctor
+
+    if args.edgetpu_model is not None and not args.edgetpu_model.is_file():
+        raise ConfigError(f"--edgetpu-model: no file {args.edgetpu_model}", "check the path")
+    checks = doctor.run_checks(doctor.Probes(root=args.root, edgetpu_model=args.edgetpu_model))
+    print(doctor.report_json(checks) if args.json else doctor.format_report(checks))
+    return 0 if doctor.healthy(checks) else EXIT_PARTIAL
+
+
 COMMANDS = {
     "classify": cmd_classify,
     "info": cmd_info,
     "bench": cmd_bench,
     "run": cmd_run,
     "teach": cmd_teach,
+    "doctor": cmd_doctor,
 }
 #: Commands that live in the `training` package (TensorFlow); forwarded with their arguments.
 TRAINING_COMMANDS = ("train", "export", "evaluate")
