@@ -163,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("doctor", "check this device: runtimes, default model, Edge TPU, GPU, cameras")
     _doctor_options(p)
+    p = command("service", "run headless on boot: a systemd unit (install, status, uninstall)")
+    _service_actions(p, flags)
 
     p = command("teach", "learn your own classes from a few images on a pretrained embedder")
     _teach_options(p)
@@ -628,6 +630,97 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if doctor.healthy(checks) else EXIT_PARTIAL
 
 
+class _RunOptionsParser(argparse.ArgumentParser):
+    """Keeps the options it does not know, in order, as ``run_args``: ``service install``'s run
+    options, which the ``run`` parser itself checks."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        namespace.run_args = [*getattr(namespace, "run_args", []), *extras]
+        return namespace, []
+
+
+def _service_actions(p: argparse.ArgumentParser, flags: argparse.ArgumentParser) -> None:
+    from edgecam.service import DEFAULT_NAME, UNIT_DIR_ENV
+
+    actions = p.add_subparsers(
+        dest="action", metavar="ACTION", required=True, parser_class=_RunOptionsParser
+    )
+    for name, text in (
+        ("install", "write the unit, then enable and start it (runs `edgecam run --headless`)"),
+        ("status", "where the unit is, what it runs, and what systemd says"),
+        ("uninstall", "stop and disable the unit and remove it"),
+    ):
+        a = actions.add_parser(
+            name,
+            help=text,
+            description=text,
+            parents=[flags],
+            allow_abbrev=False,
+            usage=f"edgecam service {name} [options]"
+            + (" [RUN OPTIONS...]" if name == "install" else ""),
+            epilog="RUN OPTIONS: any `edgecam run` option (see `edgecam run -h`), e.g. "
+            "--source picamera --model /path/bundle; relative paths are made absolute."
+            if name == "install"
+            else None,
+        )
+        a.add_argument(
+            "--system",
+            action="store_true",
+            help="a system unit in /etc/systemd/system (needs root), run as --run-as; "
+            "default: a user unit in ~/.config/systemd/user",
+        )
+        a.add_argument(
+            "--name", default=DEFAULT_NAME, help=f"the unit's name (default {DEFAULT_NAME})"
+        )
+        a.add_argument(
+            "--unit-dir",
+            type=Path,
+            metavar="DIR",
+            help=f"the unit's folder instead of systemd's (or ${UNIT_DIR_ENV})",
+        )
+        if name == "install":
+            a.add_argument(
+                "--print", action="store_true", help="write the unit to stdout, nothing else"
+            )
+            a.add_argument(
+                "--no-start",
+                action="store_true",
+                help="write the unit, but leave systemctl alone (it says what to run)",
+            )
+            a.add_argument(
+                "--run-as",
+                metavar="USER",
+                help="the user a --system unit runs as (default: $SUDO_USER, else you)",
+            )
+        if name == "uninstall":
+            a.add_argument(
+                "--no-stop", action="store_true", help="remove the file, leave systemctl alone"
+            )
+
+
+def cmd_service(args: argparse.Namespace) -> int:
+    from edgecam import service
+
+    if args.action != "install" and args.run_args:
+        raise ConfigError(
+            f"edgecam service {args.action} takes no run options ({' '.join(args.run_args)})",
+            f"see edgecam service {args.action} -h",
+        )
+    spec = service.ServiceSpec(
+        name=args.name,
+        system=args.system,
+        unit_dir=args.unit_dir,
+        run_as=getattr(args, "run_as", None),
+    )
+    if args.action == "install":
+        start = not args.no_start
+        return service.install(spec, args.run_args, start=start, print_only=args.print)
+    if args.action == "uninstall":
+        return service.uninstall(spec, stop=not args.no_stop)
+    return service.status(spec)
+
+
 COMMANDS = {
     "classify": cmd_classify,
     "info": cmd_info,
@@ -635,6 +728,7 @@ COMMANDS = {
     "run": cmd_run,
     "teach": cmd_teach,
     "doctor": cmd_doctor,
+    "service": cmd_service,
 }
 #: Commands that live in the `training` package (TensorFlow); forwarded with their arguments.
 TRAINING_COMMANDS = ("train", "export", "evaluate")
