@@ -53,11 +53,13 @@ def test_damage_is_named_with_where_it_is():
     r, tensor = _first_tensor(data)
     shape_at = r.offset(tensor, 0, "shape")
     cases = {
-        "lies outside the file": data[: len(data) // 2],
+        "runs past the end of the file": data[: len(data) // 2],
         "the root offset has a broken offset": _with(data, 0, "<I", 0),
         "too short": data[:6],
         # A shape vector claiming a billion dimensions.
-        "tensor 0 shape (1000000000 elements) lies outside": _with(data, shape_at, "<I", 10**9),
+        "tensor 0 shape (1000000000 elements) runs past the end": _with(
+            data, shape_at, "<I", 10**9
+        ),
         "names buffer 4000000000": _with(data, r.field(tensor, 2), "<I", 4_000_000_000),
         "impossible shape": _with(data, shape_at + 4, "<i", 2**30),
         "negative dimension": _with(data, shape_at + 4, "<i", -7),

@@ -20,6 +20,7 @@ import numpy as np
 from edgecam.defaults import FOLDER_FPS
 from edgecam.errors import ConfigError, SourceError
 from edgecam.imagefile import UnreadableImage, quiet_opencv, read_image_file
+from edgecam.runtime.native import capture_native_stderr
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +232,10 @@ class VideoFileSource(_OpenCvSource):
             raise SourceError(
                 f"{self.path} is not a regular file", "give a video file, an image folder or a URL"
             )
-        self._cap = self._capture()
+        # OpenCV's own container readers print lines such as "Unexpected element. Expected:
+        # LIST" for a damaged AVI, beside our one-line error; wait=False as for decoding.
+        with capture_native_stderr(wait=False):
+            self._cap = self._capture()
         if self._cap is None:
             raise SourceError(
                 f"{self.path} cannot be opened as a video",
@@ -245,7 +249,8 @@ class VideoFileSource(_OpenCvSource):
     def _read(self) -> np.ndarray | None:
         import cv2
 
-        ok, image = self._cap.read()
+        with capture_native_stderr(wait=False):
+            ok, image = self._cap.read()
         if ok and image is not None:
             self._pass_frames += 1
             return image
@@ -256,9 +261,10 @@ class VideoFileSource(_OpenCvSource):
             )
         self._check_length()
         if self.loop and self._pass_frames > 0:
-            self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            with capture_native_stderr(wait=False):
+                self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                ok, image = self._cap.read()
             self._pass_frames = 0
-            ok, image = self._cap.read()
             if ok and image is not None:
                 self._pass_frames = 1
                 return image

@@ -110,8 +110,12 @@ class _Reader:
         self.end = len(data)
 
     def _need(self, pos: int, size: int, where: str) -> None:
-        if pos < 0 or pos + size > self.end:
-            raise CorruptModel(f"{where} lies outside the file (byte {pos} of {self.end})")
+        if pos < 0:
+            raise CorruptModel(f"{where} points before the start of the file")
+        if pos + size > self.end:
+            raise CorruptModel(
+                f"{where} runs past the end of the file (to byte {pos + size} of {self.end})"
+            )
 
     def _aligned(self, pos: int, align: int, where: str) -> None:
         if pos % align:
