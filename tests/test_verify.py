@@ -118,6 +118,12 @@ def test_probe_result_parsing_of_a_killed_child():
     hung = probe.ProbeResult("invoke", timed_out=True, seconds=31)
     with pytest.raises(ModelError, match="still running a first inference after 31 s"):
         probe._raise_for(hung, load_backend(), Path("m.tflite"))
+    died = probe._result(3221225477, b"stage build\n", b"")  # Windows: an access violation
+    with pytest.raises(ModelError, match=r"without a result \(exit status 3221225477"):
+        probe._raise_for(died, load_backend(), Path("m.tflite"))
+    no_runtime = probe._result(1, b"", b"ModuleNotFoundError: No module named 'x'\n")
+    assert no_runtime.stage == "start" and not no_runtime.ok
+    probe._raise_for(no_runtime, load_backend(), Path("m.tflite"))  # the load goes on here
     failed = probe._result(0, b'stage invoke\nresult {"ok": false, "error": "Input lacks"}\n', b"")
     with pytest.raises(ModelError, match=r"fails at its first inference .*Input lacks"):
         probe._raise_for(failed, load_backend(), Path("m.tflite"))

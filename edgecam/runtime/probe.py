@@ -70,6 +70,7 @@ class ProbeResult:
     ok: bool = False
     error: str | None = None  # the runtime's error, when it failed cleanly
     signal: int | None = None  # the signal that killed it
+    exit_status: int | None = None  # it died without a verdict, with this status
     timed_out: bool = False
     seconds: float = 0.0  # the time limit it ran under
     detail: str = ""  # the child's last stderr line after a crash ("double free ...")
@@ -143,6 +144,13 @@ def _raise_for(result: ProbeResult, backend: Backend, model: Path) -> None:
         raise ModelError(
             f"{model} is corrupt: it crashed {backend.label} ({name}{detail}) while "
             f"{where}, in a test load in a separate process",
+            hint,
+        )
+    if result.exit_status is not None:
+        raise ModelError(
+            f"{model} is corrupt: {backend.label} ended a test load in a separate process "
+            f"while {where}, without a result (exit status {result.exit_status}: "
+            f"{result.detail})",
             hint,
         )
     if result.timed_out:
@@ -234,10 +242,16 @@ def _result(returncode: int, out: bytes, err: bytes) -> ProbeResult:
         if line.startswith("result "):
             report = json.loads(line[len("result ") :])
             return ProbeResult(stage, ok=report.get("ok", False), error=report.get("error"))
-    # Exited without a verdict (an import failed, a runtime called exit()): say what it said.
     tail = [line for line in err.decode("utf-8", "replace").splitlines() if line.strip()]
     text = tail[-1].strip()[:200] if tail else f"exit status {returncode}"
-    return ProbeResult(stage, error=text)
+    if stage == "start":
+        # It never got to the model (the runtime would not import there): no verdict either
+        # way, so the load goes on in this process as it did before the probe existed.
+        log.warning("could not test-load the model in a separate process (%s)", text)
+        return ProbeResult("start", ok=False, error=text)
+    # Died with the model in hand but no signal to show for it (Windows reports an access
+    # violation as exit status 0xC0000005): a crash all the same.
+    return ProbeResult(stage, exit_status=returncode, detail=text)
 
 
 # -- the child --------------------------------------------------------------------------------
