@@ -491,3 +491,34 @@ def test_int8_embedder_head_starts_with_dequantize_version_2():
     # [1, 12] already: no RESHAPE.
     assert out.op_names[-4:] == ["DEQUANTIZE", "L2_NORMALIZATION", "FULLY_CONNECTED", "SOFTMAX"]
     assert (6, None, 2) in out.op_codes  # DEQUANTIZE v2 reads int8
+
+
+def test_a_teach_bundle_can_be_taught_again(tmp_path, data):
+    first = tmp_path / "first"
+    with _teach(EMBEDDER, data, first):
+        pass
+    emb = read_embedder(first)  # a bundle folder: its model.tflite, cut before the old head
+    assert emb.kind == "classifier"
+    assert not {"L2_NORMALIZATION", "FULLY_CONNECTED"} & {
+        emb.graph.ops[i].name for i in emb.keep_ops
+    }
+    with _teach(first, data, tmp_path / "second") as teacher:
+        assert teacher.report.train_accuracy == 1.0
+
+
+def test_importing_teach_loads_no_runtime_and_no_tensorflow():
+    import subprocess
+    import sys
+
+    from conftest import CLI_CWD, cli_env
+
+    code = (
+        "import sys, edgecam.teach, edgecam.teach.graph, edgecam.teach.embedder\n"
+        "bad = {m.split('.')[0] for m in sys.modules} & "
+        "{'tensorflow', 'ai_edge_litert', 'tflite_runtime', 'flatbuffers', 'PyQt6'}\n"
+        "assert not bad, bad\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=CLI_CWD, env=cli_env()
+    )
+    assert proc.returncode == 0, proc.stderr

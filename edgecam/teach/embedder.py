@@ -235,11 +235,14 @@ def _only_reshapes_after(graph: ModelGraph, tensor: int, out: int) -> bool:
 
 
 def read_embedder(path: Path, cut: str | int | None = None) -> EmbedderGraph:
-    """Read ``path`` and find its embedding.
+    """Read ``path`` (a ``.tflite`` or a bundle folder) and find its embedding.
 
     Raises:
         ModelError: unreadable, not a TFLite model, or no embedding found.
     """
+    from edgecam.bundle import resolve_model
+
+    path = resolve_model(path).model
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
