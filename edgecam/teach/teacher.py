@@ -141,7 +141,7 @@ class TeachReport:
         val = (
             f"{100 * self.validation_accuracy:.1f}% on {self.validation_samples} held-out images"
             if self.validation_accuracy is not None
-            else "no validation images (fewer than 5 per class)"
+            else "no validation images (--validation 0, or under 5 images per class)"
         )
         scored_on = "validation" if self.validation_accuracy is not None else "train"
         lines = [
