@@ -362,9 +362,12 @@ def test_edgetpu_embedder_with_its_cpu_twin(tmp_path, data):
             resolve_model(out / "model_edgetpu.tflite"), EngineOptions(delegate=Delegate.CPU)
         )
     assert "--delegate edgetpu" in err.value.hint
-    # And the bundle's CPU model runs.
-    with Classifier(ClassifierOptions(model=out, delegate=Delegate.CPU)) as clf:
-        assert clf.classify(_images(1, 2)[0][0]).top.label in CLASS_COLORS
+    # And the bundle runs: on the CPU, and with --delegate auto, which finds no Edge TPU here and
+    # falls back to the CPU model.
+    for delegate in (Delegate.CPU, Delegate.AUTO):
+        with Classifier(ClassifierOptions(model=out, delegate=delegate)) as clf:
+            assert clf.engine.delegate is Delegate.CPU
+            assert clf.classify(_images(1, 2)[0][0]).top.label in CLASS_COLORS
 
 
 def test_edgetpu_embedder_without_twin_or_edgetpu_is_refused(tmp_path):
