@@ -200,7 +200,18 @@ def test_an_interpreter_that_cannot_import_edgecam_gets_pythonpath():
     assert service._needs_pythonpath(system_python) == home
     text = service.unit_text(ServiceSpec(), ["--source", "0"], python=system_python)
     assert f"Environment=PYTHONPATH={home}" in text.splitlines()
-    assert service._needs_pythonpath(PYTHON) is None  # this one imports the same edgecam
+    # This interpreter, started from / without PYTHONPATH: the edgecam under test (an editable
+    # install, or the installed wheel the Pi suite runs on) needs none; a checkout tested
+    # against another installed copy does.
+    plain = subprocess.run(
+        [PYTHON, "-c", "import edgecam, os; print(os.path.dirname(edgecam.__path__[0]))"],
+        capture_output=True,
+        text=True,
+        cwd="/",
+        env=env,
+    )
+    same = plain.returncode == 0 and Path(plain.stdout.strip()).resolve() == Path(home)
+    assert service._needs_pythonpath(PYTHON) == (None if same else home)
 
 
 # --- systemd's quoting -------------------------------------------------------------------
