@@ -189,7 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--threshold",
         type=_probability,
         metavar="P",
-        help=f"window: below this top score show 'uncertain' (default {defaults.THRESHOLD:g})",
+        help=f"window and web view: below this top score show 'uncertain' "
+        f"(default {defaults.THRESHOLD:g})",
     )
     p.add_argument("--fullscreen", action="store_true", help="window: start fullscreen")
     p.add_argument(
@@ -487,6 +488,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         reconnect_s=args.reconnect_every,
         max_reconnects=args.max_reconnects,
         max_results=args.max_frames,
+        threshold=defaults.THRESHOLD if args.threshold is None else args.threshold,
     )
 
     def start() -> str:

@@ -514,7 +514,10 @@ def test_cli_serves_until_the_source_ends_then_exits():
 
 
 def test_cli_prints_a_generated_token_and_stops_on_ctrl_c():
-    proc, url = _start_cli("--serve", "0.0.0.0:0", "--source", str(defaults.demo_clip()), "--loop")
+    proc, url = _start_cli(
+        *("--serve", "0.0.0.0:0", "--source", str(defaults.demo_clip()), "--loop"),
+        *("--threshold", "0.7"),
+    )
     try:
         token = re.search(r"\?token=(\S+)", url).group(1)
         port = int(re.search(r":(\d+)/", url).group(1))
@@ -524,7 +527,9 @@ def test_cli_prints_a_generated_token_and_stops_on_ctrl_c():
         conn.close()
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         conn.request("GET", "/api/status", headers={"Authorization": f"Bearer {token}"})
-        assert conn.getresponse().status == 200
+        response = conn.getresponse()
+        assert response.status == 200
+        assert json.loads(response.read())["threshold"] == 0.7  # the page's "uncertain" line
         conn.close()
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 130

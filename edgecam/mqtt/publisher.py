@@ -30,6 +30,10 @@ from edgecam.vision.types import Classification
 
 log = logging.getLogger(__name__)
 
+#: The publisher takes results in batches at least this far apart (and at least
+#: 1 / max_rate): the label topic's latency is at most that.
+BATCH_S = 0.01
+
 
 def require_paho():
     """The paho client module; a :class:`ConfigError` with the pip command when it is missing."""
@@ -80,7 +84,8 @@ class MqttPublisher(LiveListener):
         self._thread: threading.Thread | None = None
         self._outage_logged = False
         self._in_paho = 0  # handed to paho, not yet written (QoS 0) or acknowledged (QoS 1)
-        self._idle = False  # the publisher thread waits for news (only then is it woken)
+        self._idle = False  # the publisher waits with no result in hand: a result wakes it
+        self._waiting = False  # the publisher waits, for whatever reason
         self._newest = None  # the newest result not yet published (--mqtt-max-rate)
 
     # -- the session's side (inference thread: append and return) ----------------------------------
@@ -225,32 +230,39 @@ class MqttPublisher(LiveListener):
         options = self.options
         interval = 1.0 / options.max_rate if options.max_rate else 0.0
         next_stats = time.monotonic() + options.stats_every_s
-        next_prediction = 0.0
+        next_prediction = rest_until = 0.0
         while True:
             with self._cond:
                 while True:
                     connected = self._connected.is_set()
                     if self._stopping and not (self._queue and connected):
                         return
+                    now = time.monotonic()
                     # paho's own queue of unsent messages is unbounded: keep it short, so that
                     # a slow broker makes our bounded queue drop instead
-                    if self._queue and connected and self._in_paho < options.queue_size:
+                    can_take = self._queue and connected and self._in_paho < options.queue_size
+                    if can_take and now >= rest_until:
                         batch = list(self._queue)
                         self._queue.clear()
                         break
-                    now = time.monotonic()
                     due = [next_stats] if options.stats_every_s else []
                     if self._newest is not None and connected:
                         due.append(next_prediction)
+                    if can_take:
+                        due.append(rest_until)
                     if due and now >= min(due):
                         batch = []
                         break
-                    self._idle = True
+                    # Woken by a result only when it has none: resting, it takes them later.
+                    self._idle = not self._queue
+                    self._waiting = True
                     self._cond.wait(min(due) - now if due else None)
-                    self._idle = False
+                    self._idle = self._waiting = False
             for item in batch:
                 self._take(item)
             now = time.monotonic()
+            if batch:  # let the next results gather into one batch
+                rest_until = now + max(BATCH_S, interval)
             if self._newest is not None and now >= next_prediction and self._connected.is_set():
                 self._publish_prediction(*self._newest)
                 self._newest = None
@@ -294,8 +306,7 @@ class MqttPublisher(LiveListener):
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         with self._cond:
             self._in_paho -= 1
-            if self._idle and self._queue and self._in_paho < self.options.queue_size:
-                self._idle = False
+            if self._waiting and self._queue and self._in_paho < self.options.queue_size:
                 self._cond.notify()
 
     def _publish_prediction(self, result, index, timestamp, wall, origin) -> None:

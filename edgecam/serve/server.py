@@ -62,11 +62,9 @@ class _Broadcast:
     async def wait(self, timeout: float) -> bool:
         if self._future is None or self._future.done():
             self._future = asyncio.get_running_loop().create_future()
-        try:
-            await asyncio.wait_for(asyncio.shield(self._future), timeout)
-        except asyncio.TimeoutError:
-            return False
-        return True
+        # asyncio.wait leaves the shared future alone on a timeout (no shield, no task).
+        done, _ = await asyncio.wait((self._future,), timeout=timeout)
+        return bool(done)
 
     def fire(self) -> None:
         if self._future is not None and not self._future.done():
@@ -100,6 +98,7 @@ class WebView:
         self._closed: asyncio.Event | None = None
         self._broadcasts: dict[str, _Broadcast] = {}
         self._result_events: dict[int, bytes] = {}
+        self._writing: dict[asyncio.Transport, float] = {}  # write in progress since
         self._fired_seq = 0
         self._streams = 0
         self._event_clients = 0
@@ -192,7 +191,9 @@ class WebView:
         self.port = self._runner.addresses[0][1]
         self._loop = loop
         self._ready.set()
+        watchdog = asyncio.ensure_future(self._watch_writes())
         await self._closed.wait()
+        watchdog.cancel()
         await self._runner.cleanup()
 
     async def _shutdown(self) -> None:
@@ -292,18 +293,35 @@ class WebView:
             setattr(self, attr, getattr(self, attr) - 1)
 
     async def _write(self, request: web.Request, response: web.StreamResponse, data: bytes) -> bool:
-        """Write ``data``; False (and the connection dropped) when the client is gone or stuck."""
-        try:
-            await asyncio.wait_for(response.write(data), self.options.write_timeout_s)
-        except asyncio.TimeoutError:
-            self._dropped_clients += 1
-            log.debug("dropped a client that took nothing for %gs", self.options.write_timeout_s)
-            if request.transport is not None:
-                request.transport.abort()
+        """Write ``data``; False when the client is gone, or stuck and dropped by the watchdog.
+
+        A write only waits when the client's buffers are full; the watchdog, not a timeout
+        per write (a task each time), ends one that waits too long.
+        """
+        transport = request.transport
+        if transport is None:
             return False
+        self._writing[transport] = time.monotonic()
+        try:
+            await response.write(data)
         except (ConnectionError, RuntimeError):
             return False
+        finally:
+            self._writing.pop(transport, None)
         return True
+
+    async def _watch_writes(self) -> None:
+        """Every so often, drop the clients whose write has waited over write_timeout_s."""
+        limit = self.options.write_timeout_s
+        while True:
+            await asyncio.sleep(min(1.0, limit / 4))
+            now = time.monotonic()
+            for transport, since in list(self._writing.items()):
+                if now - since > limit:
+                    self._writing.pop(transport, None)
+                    self._dropped_clients += 1
+                    log.debug("dropped a client that took nothing for %gs", limit)
+                    transport.abort()  # its waiting write fails and its handler ends
 
     # -- routes ------------------------------------------------------------------------------------
 
