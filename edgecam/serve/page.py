@@ -53,6 +53,14 @@ dl { display: grid; grid-template-columns: auto 1fr; gap: 4px 14px; margin: 0 0 
 dt { color: var(--dim); }
 dd { margin: 0; text-align: right; font-variant-numeric: tabular-nums;
   overflow-wrap: anywhere; }
+@media (max-width: 600px) {
+  main { padding: 10px; gap: 10px; }
+  aside { flex: 1 1 100%; }
+  #overlay { min-width: 0; width: 46%; left: 6px; bottom: 6px; padding: 5px 8px;
+    font-size: 12px; }
+  #overlay .row { margin-top: 3px; }
+  #overlay .row:first-child .label { font-size: 15px; }
+}
 """
 
 SCRIPT = """
