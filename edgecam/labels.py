@@ -118,7 +118,7 @@ def _associated(model_path: str | Path, pick) -> tuple[str, str] | None:
     try:
         if not zipfile.is_zipfile(model_path):
             return None
-    except OSError:
+    except Exception:  # unreadable, or an end record it trips over: no archive to speak of
         return None
     try:
         with zipfile.ZipFile(model_path) as archive:
