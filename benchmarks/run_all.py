@@ -93,6 +93,25 @@ def machine(build_python: str) -> list[str]:
     ]
 
 
+def hand_written_sections(doc: Path) -> list[str]:
+    """The sections of the current ``doc`` marked "*Added by hand" (kept as they are)."""
+    if not doc.exists():
+        return []
+    sections, current = [], None
+    for line in doc.read_text().splitlines():
+        if line.startswith("## "):
+            current = [line]
+            sections.append(current)
+        elif current is not None:
+            current.append(line)
+    kept = []
+    for section in sections:
+        body = [line for line in section[1:] if line.strip()]
+        if body and body[0].startswith("*Added by hand"):
+            kept += [*section, ""] if section[-1].strip() else section
+    return kept
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -208,7 +227,8 @@ def main() -> int:
         "",
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines))
+    kept = hand_written_sections(args.out)
+    args.out.write_text("\n".join(lines) + ("\n" + "\n".join(kept) if kept else ""))
     print(f"wrote {args.out}")
     return 0
 
