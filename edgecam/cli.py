@@ -1,5 +1,5 @@
-"""The ``edgecam`` command line: run (the window or headless), classify, info and bench; train,
-export and evaluate are forwarded to the ``training`` package.
+"""The ``edgecam`` command line: run (the window or headless), classify, info, bench, teach,
+doctor and service; train, export and evaluate are forwarded to the ``training`` package.
 
 Every :class:`~edgecam.errors.EdgecamError` becomes one line on stderr and its exit status
 (:func:`edgecam.errors.run_command`); notes go through the ``edgecam`` logger (``-v``/``-q``).
@@ -44,7 +44,6 @@ def _number(kind, low: float, low_ok: bool = True, high: float | None = None):
 
 
 _positive_int = _number(int, 1)
-_count = _number(int, 0)
 
 
 def _threads(text: str) -> int | None:
@@ -52,6 +51,7 @@ def _threads(text: str) -> int | None:
     return None if text.strip().lower() == "auto" else _positive_int(text)
 
 
+_count = _number(int, 0)
 _positive_float = _number(float, 0, low_ok=False)
 _seconds = _number(float, 0)
 _probability = _number(float, 0, high=1)
