@@ -26,7 +26,6 @@ import json
 import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 from dataclasses import dataclass
@@ -101,7 +100,6 @@ def checked_model(backend: Backend, model: Path) -> bytes:
             hung, or failed at its first inference.
     """
     from edgecam.errors import ModelError
-    from edgecam.runtime.verify import verify_model
 
     try:
         data = Path(model).read_bytes()
@@ -121,6 +119,8 @@ def checked_model(backend: Backend, model: Path) -> bytes:
             _passed.add((backend.label, digest))
         return data
     if not sound:
+        from edgecam.runtime.verify import verify_model
+
         verify_model(data, model)
         with _lock:
             _sound.add(digest)
@@ -189,6 +189,8 @@ def _timeout(size: int) -> float:
 
 def probe(backend: Backend, data: bytes, timeout: float | None = None) -> ProbeResult:
     """Load ``data`` in ``backend``'s runtime in a child process and say how it went."""
+    import subprocess  # here: a known model's start-up does not pay for the import
+
     import edgecam
 
     root = Path(edgecam.__file__).resolve().parents[1]
