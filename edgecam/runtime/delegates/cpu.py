@@ -1,9 +1,10 @@
 """The CPU: XNNPACK where the runtime applies it, else the runtime's built-in kernels.
 
 With no ``--threads``, the thread count is chosen per model, runtime and machine by timing a
-few invokes at each candidate count (:func:`fastest_engine`): on tflite-runtime 2.14, int8
-models get no XNNPACK and run slower with more threads, while float models on ai-edge-litert
-gain from a second core. An explicit ``--threads N`` always wins.
+few invokes at each candidate count (:func:`fastest_engine`), float models on ai-edge-litert
+may gain from a second core. A model the runtime runs without XNNPACK (int8 on tflite-runtime
+2.14) gets one thread without a trial: those kernels only get slower with more threads, and
+timing them costs a big model most of a second. An explicit ``--threads N`` always wins.
 """
 
 from __future__ import annotations
@@ -113,6 +114,11 @@ def fastest_engine(backend: Backend, model: Path) -> Engine:
     try:
         for threads in candidates:
             engines[threads] = interpreter_engine(backend, model, Delegate.CPU, "", threads, [])
+            if threads == 1 and "DELEGATE" not in engines[1].ops:
+                # No XNNPACK (tflite-runtime 2.14 on int8): its built-in kernels only get slower
+                # with more threads (docs/BENCHMARKS.md), so no trial is worth its time.
+                candidates = [1]
+                break
             if len(candidates) > 1:
                 medians[threads] = time_invokes(engines[threads])
     except BaseException:
@@ -124,9 +130,11 @@ def fastest_engine(backend: Backend, model: Path) -> Engine:
         if threads != chosen:
             engine.close()
     engine = engines[chosen]
-    if medians:
+    if len(medians) > 1:
         timed = ", ".join(f"{n}: {ms:.3g} ms" for n, ms in sorted(medians.items()))
         why = f"fastest here ({timed})"
+    elif "DELEGATE" not in engine.ops:
+        why = "more threads only slow these kernels"
     else:
         why = "one core"
     engine.description = describe_cpu(engine, chosen, why)
