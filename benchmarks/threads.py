@@ -31,44 +31,25 @@ SETTINGS = (1, 2, None)  # None: --threads auto
 TARGET = 0.05
 
 
-def child(runtime: str, models: list[Path], runs: int, warmup: int, blocks: int) -> dict:
-    """Time every model at each setting in this process's runtime.
-
-    The three engines are loaded side by side and timed in alternating blocks (the order rotating
-    each block), so that a slower minute of this shared machine lands on all of them alike.
-    """
+def child(runtime: str, models: list[Path], runs: int, warmup: int) -> dict:
+    """Time every model at each setting in this process's runtime."""
     from edgecam.bundle import resolve_model
-    from edgecam.runtime.benchmark import random_input
+    from edgecam.runtime.benchmark import benchmark
     from edgecam.runtime.engine import EngineOptions, open_engine
 
     results = {}
     for model in models:
-        engines, loads = {}, {}
         for threads in SETTINGS:
             t0 = time.perf_counter()
-            engines[threads] = open_engine(
+            engine = open_engine(
                 resolve_model(model),
                 EngineOptions(delegate="cpu", runtime=runtime, threads=threads),
             )
-            loads[threads] = time.perf_counter() - t0
-        tensors = {t: random_input(e) for t, e in engines.items()}
-        for threads, engine in engines.items():
-            for _ in range(warmup):
-                engine.run(tensors[threads])
-        samples: dict = {t: [] for t in SETTINGS}
-        per_block = max(1, runs // blocks)
-        for block in range(blocks):
-            order = SETTINGS[block % 3 :] + SETTINGS[: block % 3]
-            for threads in order:
-                engine, tensor = engines[threads], tensors[threads]
-                for _ in range(per_block):
-                    t0 = time.perf_counter()
-                    engine.run(tensor)
-                    samples[threads].append((time.perf_counter() - t0) * 1e3)
-        for threads, engine in engines.items():
+            load_s = time.perf_counter() - t0
+            stats = benchmark(engine, runs=runs, warmup=warmup)
             results[f"{model.name}|{threads}"] = {
-                "median_ms": float(np.median(samples[threads])),
-                "load_s": loads[threads],
+                "median_ms": stats["median_ms"],
+                "load_s": load_s,
                 "description": engine.description,
             }
             engine.close()
@@ -82,10 +63,8 @@ def section(data: dict) -> list[str]:
         f"{TARGET:.0%} of the best fixed count)",
         "",
         "Command: `.venv/bin/python benchmarks/threads.py --json ...` "
-        f"({data['rounds']} rounds, {data['runs']} timed runs per setting each after "
-        f"{data['warmup']} warm-up; each runtime in its own process per round, alternating; in a "
-        f"process the three settings' engines are loaded side by side and timed in "
-        f"{data.get('blocks', 1)} alternating blocks, the order rotating). Latency is "
+        f"({data['rounds']} rounds, {data['runs']} timed runs each after {data['warmup']} "
+        "warm-up; each runtime in its own process per round, alternating). Latency is "
         "`edgecam bench`'s: set input + invoke + read output, back to back, the median over the "
         "rounds' medians. `auto` loads the model at 1, 2 (and 4 where there are 4 cores) "
         "threads, times a few invokes of each and keeps the fastest (the fewer threads when "
@@ -119,13 +98,12 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--runs", type=int, default=50, help="timed runs per setting per round")
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--blocks", type=int, default=10, help="alternating blocks per round")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results here")
     args = parser.parse_args()
     models = args.models or [m for m in (DEFAULT_MODEL, MOBILENET_V2_INT8) if m.exists()]
     if args.child:
         runtime = RUNTIMES[args.child][1]
-        print(json.dumps(child(runtime, models, args.runs, args.warmup, args.blocks)))
+        print(json.dumps(child(runtime, models, args.runs, args.warmup)))
         return 0
 
     runs: dict[str, list[dict]] = {name: [] for name in RUNTIMES}
@@ -134,7 +112,7 @@ def main() -> int:
         for name in order:
             argv = [str(RUNTIMES[name][0]), __file__, "--child", name]
             argv += ["--models", *map(str, models), "--runs", str(args.runs)]
-            argv += ["--warmup", str(args.warmup), "--blocks", str(args.blocks)]
+            argv += ["--warmup", str(args.warmup)]
             proc = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT)
             if proc.returncode != 0:
                 raise SystemExit(f"{name} failed: {proc.stderr.strip()[-500:]}")
@@ -156,13 +134,7 @@ def main() -> int:
                 }
             model_name = str(model.resolve().relative_to(ROOT))
             results.append({"runtime": name, "model": model_name, "settings": settings})
-    data = {
-        "rounds": args.rounds,
-        "runs": args.runs,
-        "warmup": args.warmup,
-        "blocks": args.blocks,
-        "results": results,
-    }
+    data = {"rounds": args.rounds, "runs": args.runs, "warmup": args.warmup, "results": results}
     print("\n".join(section(data)))
     if args.json:
         args.json.write_text(json.dumps(data, indent=2) + "\n")
