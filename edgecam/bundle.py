@@ -52,6 +52,30 @@ class ModelFiles:
         return self.bundle_dir.name if self.bundle_dir else self.model.stem
 
 
+#: What an existing output folder may hold for a new bundle (export, teach) to replace it.
+BUNDLE_ENTRIES = frozenset(
+    {BUNDLE_MODEL, BUNDLE_EDGETPU_MODEL, BUNDLE_LABELS, BUNDLE_SPEC, "report"}
+)
+
+
+def check_bundle_target(target: Path, error: type[EdgecamError] = ModelError) -> None:
+    """Refuse to replace anything but an empty folder or an earlier bundle at ``target``.
+
+    Raises:
+        error: ``target`` is a file, or a folder holding files a bundle does not have.
+    """
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise error(f"--out {target} is a file", "give a folder for the bundle")
+    strangers = sorted(p.name for p in target.iterdir() if p.name not in BUNDLE_ENTRIES)
+    if strangers:
+        raise error(
+            f"--out {target} holds other files ({', '.join(strangers[:3])})",
+            "give a new or empty folder, or an earlier bundle to replace",
+        )
+
+
 def check_tflite_file(path: Path) -> None:
     """Fail with a clear error unless ``path`` is a readable file holding a TFLite model."""
     if not path.exists():

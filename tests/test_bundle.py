@@ -20,7 +20,7 @@ from edgecam.bundle import (
     resolve_model,
 )
 from edgecam.config import ClassifierOptions, ResizeMode
-from edgecam.errors import ModelError
+from edgecam.errors import ConfigError, ModelError
 from edgecam.vision import Classifier
 
 
@@ -243,3 +243,20 @@ def test_classifier_refuses_a_model_json_of_another_model(bundle):
     with pytest.raises(ModelError, match=r"has 3 outputs but its model\.json says") as err:
         Classifier(ClassifierOptions(model=bundle, delegate="cpu"))
     assert "output.num_classes" in err.value.hint
+
+
+def test_a_bundle_only_replaces_an_empty_folder_or_an_earlier_bundle(tmp_path):
+    from edgecam.bundle import check_bundle_target
+
+    check_bundle_target(tmp_path / "new")  # not there yet: fine
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    (earlier / "model.tflite").write_bytes(b"")
+    (earlier / "report").mkdir()
+    check_bundle_target(earlier)
+    (earlier / "thesis.tex").write_text("mine")
+    with pytest.raises(ModelError, match=r"holds other files \(thesis.tex\)"):
+        check_bundle_target(earlier)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match="is a file"):
+        check_bundle_target(tmp_path / "file", ConfigError)

@@ -34,6 +34,7 @@ from edgecam.bundle import (
     Normalization,
     OutputSpec,
     QualityGate,
+    check_bundle_target,
 )
 from edgecam.config import ResizeMode
 from edgecam.files import atomic_write_text
@@ -82,10 +83,6 @@ class ExportResult:
         return self.spec.quality_gate is None or self.spec.quality_gate.passed
 
 
-#: What an existing --out folder may hold for export to replace it.
-_BUNDLE_ENTRIES = {BUNDLE_MODEL, BUNDLE_EDGETPU_MODEL, BUNDLE_LABELS, BUNDLE_SPEC, "report"}
-
-
 def check_target(target: Path, run: Path | None = None) -> None:
     """Refuse to replace anything but an empty folder or an earlier bundle.
 
@@ -97,16 +94,7 @@ def check_target(target: Path, run: Path | None = None) -> None:
         raise TrainingError(
             f"--out {target} is inside the run folder {run}", "export the bundle to its own folder"
         )
-    if not target.exists():
-        return
-    if not target.is_dir():
-        raise TrainingError(f"--out {target} is a file", "give a folder for the bundle")
-    strangers = sorted(p.name for p in target.iterdir() if p.name not in _BUNDLE_ENTRIES)
-    if strangers:
-        raise TrainingError(
-            f"--out {target} holds other files ({', '.join(strangers[:3])})",
-            "give a new or empty folder, or an earlier bundle to replace",
-        )
+    check_bundle_target(target, TrainingError)
 
 
 # -- the steps ---------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from edgecam.bundle import (
     InputSpec,
     Metrics,
     OutputSpec,
+    check_bundle_target,
     resolve_model,
 )
 from edgecam.config import Delegate, ResizeMode, Runtime
@@ -553,7 +554,7 @@ class Teacher:
         if self.head is None:
             raise TeachError("nothing to export: the head is not fitted", "call fit() first")
         target = Path(bundle).expanduser()
-        _check_target(target)
+        check_bundle_target(target, TeachError)
         name = name or target.name
         metadata = build_metadata(name, "Image classifier (edgecam teach)", BUNDLE_LABELS)
         cpu_bytes = self._cpu_model.with_head(self.head, metadata)
@@ -697,24 +698,8 @@ def _seed(key: str, i: int, options: TeachOptions) -> int:
     return int.from_bytes(hashlib.sha256(f"{options.seed}:{key}:{i}".encode()).digest()[:8], "big")
 
 
-_BUNDLE_ENTRIES = {BUNDLE_MODEL, BUNDLE_EDGETPU_MODEL, BUNDLE_LABELS, BUNDLE_SPEC, "report"}
-
-
-def _check_target(target: Path) -> None:
-    if not target.exists():
-        return
-    if not target.is_dir():
-        raise TeachError(f"--out {target} is a file", "give a folder for the bundle")
-    strangers = sorted(p.name for p in target.iterdir() if p.name not in _BUNDLE_ENTRIES)
-    if strangers:
-        raise TeachError(
-            f"--out {target} holds other files ({', '.join(strangers[:3])})",
-            "give a new or empty folder, or an earlier bundle to replace",
-        )
-
-
 def _swap_in(staging: Path, target: Path) -> None:
-    _check_target(target)
+    check_bundle_target(target, TeachError)
     old = None
     if target.exists():
         old = target.with_name(f".{target.name}.old-{os.getpid()}")
