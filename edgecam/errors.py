@@ -56,6 +56,23 @@ class SourceError(EdgecamError):
     """A frame source (camera, video, folder, stream) that cannot be opened or has stopped."""
 
 
+def _print_error(text: str) -> None:
+    """Print the one error line, never into another thread's capture of native stderr.
+
+    A worker may still hold fd 2 redirected (edgecam.runtime.native) when the command ends;
+    a line written then would only reach the terminal when that capture ends, which a process
+    about to exit may not wait for.
+    """
+    from edgecam.runtime import native
+
+    held = native.capture_lock.acquire(timeout=2.0)
+    try:
+        print(text, file=sys.stderr, flush=True)
+    finally:
+        if held:
+            native.capture_lock.release()
+
+
 #: Exit status after Ctrl-C (128 + SIGINT), as shells expect.
 EXIT_INTERRUPTED = 130
 
@@ -75,7 +92,7 @@ def run_command(command: Callable[[], int], interrupted_hint: str = "") -> int:
     except EdgecamError as exc:
         if logs.verbose():
             traceback.print_exc()
-        print(f"edgecam: error: {exc}", file=sys.stderr)
+        _print_error(f"edgecam: error: {exc}")
         return exc.exit_code
     except KeyboardInterrupt:
         if interrupted_hint:

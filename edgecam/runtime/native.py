@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from edgecam import logs
 
 _lock = threading.Lock()
+#: Held while fd 2 is redirected; the CLI takes it to print its final error line.
+capture_lock = _lock
 _sink = None  # one temporary file, reused by every capture (under _lock)
 
 
