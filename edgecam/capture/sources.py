@@ -249,8 +249,9 @@ class VideoFileSource(_OpenCvSource):
     def _read(self) -> np.ndarray | None:
         import cv2
 
-        with capture_native_stderr(wait=False):
-            ok, image = self._cap.read()
+        # No capture per frame (it costs ~30 µs and would swallow other threads' lines): the
+        # decoders' messages are silenced by OPENCV_FFMPEG_LOGLEVEL, set above.
+        ok, image = self._cap.read()
         if ok and image is not None:
             self._pass_frames += 1
             return image
