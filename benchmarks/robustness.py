@@ -71,7 +71,7 @@ NEUTRAL = Path(tempfile.gettempdir())
 
 
 def _env(cache: Path) -> dict:
-    env = dict(os.environ, EDGECAM_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT))
+    env = dict(os.environ, EDGECAM_HOME=str(cache), PYTHONPATH=str(ROOT))
     for name in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY"):
         env.pop(name, None)
     return env
@@ -506,18 +506,18 @@ environment); this script runs hundreds at other seeds.
 
 How a damaged model is kept from killing the process: before any runtime sees a model's bytes,
 `edgecam.runtime.verify` walks the flatbuffer the way the runtimes read it (tables, vtables,
-vectors and strings inside the file and aligned; tensor, buffer, opcode and subgraph indices
-in range; constant data inside the file; tensor sizes that fit 31 bits; UTF-8 names), in pure
-Python, so it works where no schema package is installed. Content that passes and is new to
-the runtime is then loaded once in a child process (`edgecam.runtime.probe`): interpreter,
-tensors, one inference on zeros. A crash or a hang there becomes a clear "this model is
-corrupt" error; a pass is remembered by SHA-256 and runtime version, in the process and under
-`~/.cache/edgecam/probed/` (`$EDGECAM_CACHE_DIR`). The runtime in the process then gets exactly
-the bytes that were checked (`model_content=`). Both parts are needed: tflite-runtime 2.14
-verifies nothing, and the structure check stops the files that made it crash or loop; but
-some files with a sound structure still kill a runtime (CONV_2D with stride 0 is SIGFPE in
-tflite-runtime 2.14; a weight scale of 1e35 makes ai-edge-litert 2.3 abort with "double free")
-and only a separate process survives those.
+vectors and strings inside the file and aligned; tensor, buffer, opcode and subgraph indices in
+range; constant data inside the file; tensor sizes that fit 31 bits; UTF-8 names), in pure
+Python, so it works where no schema package is installed. Content that passes and is new to the
+runtime is then loaded once in a child process (`edgecam.runtime.probe`): interpreter, tensors,
+one inference on zeros. A crash or a hang there becomes a clear "this model is corrupt" error;
+a pass is remembered by SHA-256 and runtime version, in the process and under
+`~/.cache/edgecam/probed/` (`$EDGECAM_HOME/probed/` when set). The runtime in the process then
+gets exactly the bytes that were checked (`model_content=`). Both parts are needed:
+tflite-runtime 2.14 verifies nothing, and the structure check stops the files that made it
+crash or loop; but some files with a sound structure still kill a runtime (CONV_2D with stride
+0 is SIGFPE in tflite-runtime 2.14; a weight scale of 1e35 makes ai-edge-litert 2.3 abort with
+"double free") and only a separate process survives those.
 
 What it costs, from the start-up tables below (cases alternating run by run on a shared
 2-core machine, so differences of a few tens of milliseconds are noise): a model this machine

@@ -28,7 +28,19 @@ SOURCE = "0"
 DEFAULT_MODEL_ENV = "EDGECAM_DEFAULT_MODEL"
 #: Where the assets are inside the installed package (setup.py maps the checkout's assets/).
 ASSETS_PACKAGE = "edgecam.assets"
+#: Where edgecam keeps what it downloads or can compute again (models, teach embeddings, probed
+#: models): this folder, else $XDG_CACHE_HOME/edgecam, else ~/.cache/edgecam.
+HOME_ENV = "EDGECAM_HOME"
 _CHECKOUT_ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+
+def cache_home() -> Path:
+    """edgecam's cache folder (see :data:`HOME_ENV`); nothing is created here."""
+    configured = os.environ.get(HOME_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "edgecam"
 
 
 def assets_dir() -> Path:

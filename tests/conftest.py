@@ -64,6 +64,15 @@ def write_video(path: Path, colors: list[str], fps: float = 30.0, size=(160, 120
     return path
 
 
+@pytest.fixture(autouse=True, scope="session")
+def edgecam_home(tmp_path_factory) -> Path:
+    """edgecam's cache folder (models, teach embeddings, probed models) for the whole run, set
+    in the environment so child processes use it too: the tests never touch the user's own."""
+    home = tmp_path_factory.mktemp("edgecam-home")
+    os.environ["EDGECAM_HOME"] = str(home)
+    return home
+
+
 @pytest.fixture(autouse=True)
 def release_fakes():
     """Let every fake source of a test end, so no test leaves capture threads behind."""

@@ -41,7 +41,7 @@ FAULTS = REPO / "tests" / "faults.py"
 @pytest.fixture
 def env(tmp_path):
     """A child's environment with an empty probe cache: every model is new to it."""
-    return cli_env(EDGECAM_CACHE_DIR=str(tmp_path / "cache"))
+    return cli_env(EDGECAM_HOME=str(tmp_path / "cache"))
 
 
 @pytest.fixture(scope="module")

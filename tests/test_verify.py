@@ -10,6 +10,7 @@ import pytest
 from conftest import CLI_CWD, FIXTURES, REPO, cli_env, solid
 from faults import zero_conv_strides
 
+from edgecam import defaults
 from edgecam.config import ClassifierOptions
 from edgecam.errors import ModelError
 from edgecam.runtime import probe
@@ -25,7 +26,7 @@ VALID += [DEFAULT_MODEL]
 @pytest.fixture(autouse=True)
 def fresh_probe_cache(tmp_path, monkeypatch):
     """Each test starts with nothing probed: no earlier run's verdicts, in memory or on disk."""
-    monkeypatch.setenv(probe.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(defaults.HOME_ENV, str(tmp_path / "cache"))
     monkeypatch.setattr(probe, "_passed", set())
     monkeypatch.setattr(probe, "_sound", set())
 
@@ -150,7 +151,7 @@ def test_a_passed_model_is_remembered_and_not_probed_again(tmp_path, monkeypatch
 def test_an_unwritable_cache_only_costs_time(tmp_path, monkeypatch):
     blocked = tmp_path / "file-not-folder"
     blocked.write_text("")
-    monkeypatch.setenv(probe.CACHE_ENV, str(blocked / "cache"))
+    monkeypatch.setenv(defaults.HOME_ENV, str(blocked / "cache"))
     with Classifier(ClassifierOptions(model=FIXTURES / "color_uint8.tflite", delegate="cpu")):
         pass
 

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from edgecam import defaults
+
 if TYPE_CHECKING:
     from edgecam.runtime.backends import Backend
 
@@ -39,9 +41,6 @@ log = logging.getLogger(__name__)
 
 #: Bumped when what the child checks changes: earlier passes are then probed again.
 PROBE_VERSION = 1
-#: Overrides where passed models are remembered (default: $XDG_CACHE_HOME/edgecam or
-#: ~/.cache/edgecam).
-CACHE_ENV = "EDGECAM_CACHE_DIR"
 #: Seconds a child may take before its model counts as hanging, plus one per MiB of model
 #: (a large model on a slow board takes a while to load and run once).
 TIMEOUT_S = 30.0
@@ -75,17 +74,13 @@ class ProbeResult:
     detail: str = ""  # the child's last stderr line after a crash ("double free ...")
 
 
-def cache_dir() -> Path:
-    """Where edgecam keeps what it can compute again (here: which models passed the probe)."""
-    configured = os.environ.get(CACHE_ENV)
-    if configured:
-        return Path(configured).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "edgecam"
-
-
 def _marker(backend: Backend, digest: str) -> Path:
-    return cache_dir() / "probed" / f"v{PROBE_VERSION}-{backend.package}-{backend.version}" / digest
+    return (
+        defaults.cache_home()
+        / "probed"
+        / f"v{PROBE_VERSION}-{backend.package}-{backend.version}"
+        / digest
+    )
 
 
 def checked_model(backend: Backend, model: Path) -> bytes:

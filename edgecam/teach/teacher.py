@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgecam import defaults
 from edgecam.bundle import (
     BUNDLE_EDGETPU_MODEL,
     BUNDLE_LABELS,
@@ -677,9 +678,8 @@ class Teacher:
 
 
 def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/edgecam/teach``, else ``~/.cache/edgecam/teach``."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "edgecam" / "teach"
+    """``teach/`` in edgecam's cache folder (:func:`edgecam.defaults.cache_home`)."""
+    return defaults.cache_home() / "teach"
 
 
 def _cached_loader(load):
