@@ -23,6 +23,10 @@ RECONNECT_SECONDS = 3.0
 STATS_EVERY_S = 2.0
 #: The source tried when none is given or saved.
 SOURCE = "0"
+#: What headless mode prints per result: every one (the first is the default), only when the
+#: top-1 changes (what a service's journal wants: a camera on a quiet scene would otherwise
+#: write a line 30 times a second), or nothing but the stats lines.
+PRINT_MODES = ("every", "changes", "none")
 
 #: Names a deployment's own default model instead of the bundled one.
 DEFAULT_MODEL_ENV = "EDGECAM_DEFAULT_MODEL"

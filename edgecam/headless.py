@@ -11,13 +11,16 @@ from collections.abc import Callable
 from typing import TextIO
 
 from edgecam.capture.sources import Frame
-from edgecam.defaults import STATS_EVERY_S
+from edgecam.defaults import PRINT_MODES, STATS_EVERY_S
 from edgecam.errors import EXIT_INTERRUPTED
 from edgecam.live import LiveListener, LiveSession
 from edgecam.pipeline import PipelineStats
 from edgecam.vision.types import Classification
 
 log = logging.getLogger(__name__)
+
+#: The top-1 name "changes" mode gives a result below the threshold.
+UNCERTAIN = "uncertain"
 
 
 def format_prediction(result: Classification, frame: Frame) -> str:
@@ -46,12 +49,26 @@ def stats_dict(stats: PipelineStats) -> dict:
 
 
 class TerminalPrinter(LiveListener):
-    """Writes each result (JSON lines with ``as_json``) and each status line to ``out``."""
+    """Writes results (JSON lines with ``as_json``) to ``out``: each one, or with ``mode``
+    "changes" those whose top-1 differs from the last printed (below ``threshold`` it counts as
+    "uncertain", so a flicker between two weak guesses prints nothing), or none."""
 
-    def __init__(self, session: LiveSession, out: TextIO, as_json: bool) -> None:
+    def __init__(
+        self,
+        session: LiveSession,
+        out: TextIO,
+        as_json: bool,
+        mode: str = "every",
+        threshold: float = 0.0,
+    ) -> None:
+        if mode not in PRINT_MODES:
+            raise ValueError(f"print mode {mode!r} is not one of {PRINT_MODES}")
         self.session = session
         self.out = out
         self.as_json = as_json
+        self.mode = mode
+        self.threshold = threshold
+        self._last: str | None = None  # the top-1 last printed in "changes" mode
         self._write_lock = threading.Lock()
 
     def emit(self, text: str) -> None:
@@ -60,13 +77,27 @@ class TerminalPrinter(LiveListener):
             self.out.flush()
 
     def result(self, result: Classification, frame: Frame) -> None:
+        if self.mode == "none" or (self.mode == "changes" and not self._changed(result)):
+            return
+        uncertain = self.mode == "changes" and self._last == UNCERTAIN
         if self.as_json:
             record = {"frame": frame.index, "source": self._source_name()}
             if frame.origin:
                 record["image"] = frame.origin
             self.emit(json.dumps({**record, **result.to_dict()}))
         else:
-            self.emit(format_prediction(result, frame))
+            line = format_prediction(result, frame)
+            if uncertain:
+                head = f"frame {frame.index:>5}  "
+                line = f"{head}{UNCERTAIN}: {line[len(head) :]}"
+            self.emit(line)
+
+    def _changed(self, result: Classification) -> bool:
+        top = result.top
+        name = top.label if top.score >= self.threshold else UNCERTAIN
+        with self._write_lock:
+            changed, self._last = name != self._last, name
+        return changed
 
     def status(self, text: str) -> None:
         log.warning("%s", text)
@@ -91,16 +122,19 @@ def run_headless(
     as_json: bool = False,
     stats_every_s: float = STATS_EVERY_S,
     out: TextIO = sys.stdout,
+    print_mode: str = "every",
+    threshold: float = 0.0,
 ) -> int:
     """Start ``session`` with ``start()`` and print its results until its source ends or fails
     for good, or Ctrl-C.
 
     ``start`` opens the source and returns its description; it runs once the printer listens,
     so no result is missed. Predictions go to ``out`` as they come (JSON lines with
-    ``as_json``), a stats line every ``stats_every_s`` seconds and once at the end. Returns 0,
+    ``as_json``; which ones: ``print_mode``, see :class:`TerminalPrinter`), a stats line every
+    ``stats_every_s`` seconds and once at the end. Returns 0,
     or :data:`EXIT_INTERRUPTED` after Ctrl-C; the caller checks ``session.error``.
     """
-    printer = TerminalPrinter(session, out, as_json)
+    printer = TerminalPrinter(session, out, as_json, print_mode, threshold)
     session.add_listener(printer)
     status = 0
     try:

@@ -295,9 +295,10 @@ def _needs_pythonpath(python: str) -> str | None:
 
 
 def unit_text(spec: ServiceSpec, run_argv: list[str], python: str | None = None) -> str:
-    """The unit file that runs ``python -m edgecam run --headless RUN_ARGV``."""
+    """The unit file that runs ``python -m edgecam run --headless --results changes RUN_ARGV``."""
     python = python or python_executable()
-    argv = [python, "-m", "edgecam", "run", "--headless", *run_argv]
+    # A line per frame would flood the journal; the user's own --results comes later and wins.
+    argv = [python, "-m", "edgecam", "run", "--headless", "--results", "changes", *run_argv]
     env = ["PYTHONUNBUFFERED=1"]
     pythonpath = _needs_pythonpath(python)
     if pythonpath:

@@ -173,6 +173,55 @@ def test_run_headless_json_on_a_video(tmp_path):
     assert "ended after 40 frames" in proc.stderr
 
 
+def _headless_on_three_colours(tmp_path, *args: str):
+    video = write_video(tmp_path / "v.mp4", ["red"] * 20 + ["green"] * 20 + ["blue"] * 20)
+    proc = run_cli(
+        "run", "--headless", "--source", str(video), "--model", COLOR, "--no-pace", *args
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_headless_results_changes_prints_only_when_the_top1_changes(tmp_path):
+    proc = _headless_on_three_colours(tmp_path, "--results", "changes")
+    lines = [line.split()[:3] for line in proc.stdout.splitlines() if line.startswith("frame")]
+    assert lines == [["frame", "0", "red"], ["frame", "20", "green"], ["frame", "40", "blue"]]
+    assert "[final]" in proc.stdout and "60/60 frames classified" in proc.stdout
+
+    proc = _headless_on_three_colours(tmp_path, "--results", "changes", "--json")
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    changes = [(r["frame"], r["predictions"][0]["label"]) for r in records if "frame" in r]
+    assert changes == [(0, "red"), (20, "green"), (40, "blue")]
+
+
+def test_headless_results_none_prints_only_the_stats(tmp_path):
+    proc = _headless_on_three_colours(tmp_path, "--results", "none", "--stats-every", "0")
+    assert proc.stdout.splitlines()[-1].startswith("[final]")
+    assert not [line for line in proc.stdout.splitlines() if line.startswith("frame")]
+
+
+def test_changes_mode_counts_weak_guesses_as_one_uncertain_state():
+    from edgecam.capture.sources import Frame
+    from edgecam.headless import TerminalPrinter
+    from edgecam.vision.types import Category, Classification, Timings
+
+    class Out(list):
+        def write(self, text):
+            self.append(text)
+
+        def flush(self):
+            pass
+
+    out = Out()
+    printer = TerminalPrinter(None, out, as_json=False, mode="changes", threshold=0.5)
+    guesses = [("cat", 0.9), ("cat", 0.8), ("dog", 0.3), ("cat", 0.4), ("dog", 0.2), ("dog", 0.7)]
+    for i, (label, score) in enumerate(guesses):
+        result = Classification((Category(0, label, score),), Timings(0.1, 0.1, 0.1))
+        printer.result(result, Frame(None, 0.0, i))
+    assert [line.split()[1:3] for line in out] == [["0", "cat"], ["2", "uncertain:"], ["5", "dog"]]
+    assert out[1].startswith("frame     2  uncertain: dog 30.0%")
+
+
 def test_run_headless_max_frames_on_an_image_folder(tmp_path):
     folder = tmp_path / "imgs"
     folder.mkdir()

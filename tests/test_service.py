@@ -93,7 +93,10 @@ def test_print_writes_a_user_unit_for_headless_mode(tmp_path):
     assert list(tmp_path.iterdir()) == []  # --print writes nothing
     keys = unit_lines(proc.stdout)
     assert proc.stdout.startswith(service.MARKER)
-    assert keys["ExecStart"] == [f"{PYTHON} -m edgecam run --headless --source picamera"]
+    # A line per frame would flood the journal: the unit prints only changes of the top-1.
+    assert keys["ExecStart"] == [
+        f"{PYTHON} -m edgecam run --headless --results changes --source picamera"
+    ]
     assert keys["Restart"] == ["on-failure"]
     assert keys["StandardOutput"] == ["journal"] and keys["StandardError"] == ["journal"]
     assert keys["KillSignal"] == ["SIGINT"] and keys["SuccessExitStatus"] == ["130"]
@@ -135,8 +138,8 @@ def test_relative_paths_become_absolute(tmp_path):
     assert proc.returncode == 0, proc.stderr
     (exec_start,) = unit_lines(proc.stdout)["ExecStart"]
     assert exec_start == (
-        f'{PYTHON} -m edgecam run --headless -m "{work}/my bundle" --source={work}/clips '
-        "--threads 1 --json"
+        f"{PYTHON} -m edgecam run --headless --results changes "
+        f'-m "{work}/my bundle" --source={work}/clips --threads 1 --json'
     )
 
 
@@ -342,7 +345,7 @@ def test_install_writes_enables_and_starts(tmp_path, fake_systemctl):
     assert fake_systemctl.calls() == ["--user daemon-reload", f"--user enable --now {unit}"]
     keys = unit_lines(unit.read_text())
     assert keys["ExecStart"] == [
-        f"{PYTHON} -m edgecam run --headless --source picamera --model {BUNDLE}"
+        f"{PYTHON} -m edgecam run --headless --results changes --source picamera --model {BUNDLE}"
     ]
 
 
