@@ -189,7 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--threshold",
         type=_probability,
         metavar="P",
-        help=f"window and web view: below this top score show 'uncertain' "
+        help=f"window, web view and headless --results changes: below this top score show "
+        f"'uncertain' "
         f"(default {defaults.THRESHOLD:g})",
     )
     p.add_argument("--fullscreen", action="store_true", help="window: start fullscreen")
@@ -226,6 +227,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="seconds between stats lines "
         f"(0: only at the end; default {defaults.STATS_EVERY_S:g})",
+    )
+    p.add_argument(
+        "--results",
+        dest="print_mode",
+        choices=defaults.PRINT_MODES,
+        help="headless: a line for every result, only when the top-1 changes (below "
+        "--threshold: 'uncertain'; what a service's journal wants), or none (stats only) "
+        "(default: every; an `edgecam service` unit: changes)",
     )
     p.add_argument(
         "--max-reconnects",
@@ -500,7 +509,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         for starter in starters:  # listening before the source starts: no frame is missed
             running.append(starter(session))
-        status = run_headless(session, start, as_json=args.json, stats_every_s=args.stats_every)
+        status = run_headless(
+            session,
+            start,
+            as_json=args.json,
+            stats_every_s=args.stats_every,
+            print_mode=args.print_mode or defaults.PRINT_MODES[0],
+            threshold=defaults.THRESHOLD if args.threshold is None else args.threshold,
+        )
     finally:
         for front_end in reversed(running):
             front_end.stop()
