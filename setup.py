@@ -22,6 +22,9 @@ setup(
         "edgecam.assets",
     ],
     package_dir={"edgecam.assets": "assets"},
-    package_data={"edgecam.assets": ASSET_FILES},
+    package_data={
+        "edgecam.assets": ASSET_FILES,
+        "edgecam.catalogue": ["catalogue.json"],  # the model catalogue (edgecam models)
+    },
     include_package_data=False,
 )

@@ -1,0 +1,212 @@
+"""Where catalogue models live: one bundle-like folder per entry in the models home.
+
+Layout (``models_home()`` is ``$EDGECAM_HOME``, else ``$XDG_CACHE_HOME/edgecam``, else
+``~/.cache/edgecam``)::
+
+    <home>/models/<name>/model.tflite     the entry's file, checked
+    <home>/models/<name>/labels.txt       when the entry's labels are a separate file
+    <home>/models/<name>/model.json       what the entry and the file say (edgecam.bundle_spec)
+    <home>/downloads/<name>.<sha>.part    a download in progress (resumable)
+
+A folder appears whole or not at all: it is assembled under a hidden name beside its final
+one and renamed into place, after the SHA-256 check. ``edgecam run --model <folder>`` takes it
+like any bundle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+from edgecam import defaults
+from edgecam.bundle import BUNDLE_LABELS, BUNDLE_MODEL, BUNDLE_SPEC
+from edgecam.bundle_spec import BundleSpec, InputSpec, OutputSpec
+from edgecam.catalogue.download import CHUNK, RETRIES, Progress, _disk_error, fetch
+from edgecam.catalogue.entries import Entry
+
+log = logging.getLogger(__name__)
+
+#: The key of model.json that records which catalogue entry (and file) the folder holds.
+SPEC_KEY = "catalogue"
+
+
+def models_home() -> Path:
+    """edgecam's cache folder, which holds ``models/``, ``downloads/`` and ``catalogue.json``."""
+    return defaults.cache_home()
+
+
+class ModelStore:
+    """The downloaded catalogue models (``root``: ``<models home>/models``)."""
+
+    def __init__(
+        self,
+        home: Path | None = None,
+        *,
+        timeout: float | None = None,
+        retries: int = RETRIES,
+        chunk: int = CHUNK,
+    ) -> None:
+        self.home = Path(home) if home is not None else models_home()
+        self.root = self.home / "models"
+        self.staging = self.home / "downloads"
+        self.timeout = timeout
+        self.retries = retries
+        self.chunk = chunk
+
+    def path(self, entry: Entry) -> Path:
+        """The entry's folder (whether or not it is downloaded)."""
+        return self.root / entry.name
+
+    def part_files(self, entry: Entry) -> list[Path]:
+        """The entry's downloads in progress."""
+        return sorted(self.staging.glob(f"{entry.name}.*.part"))
+
+    def is_downloaded(self, entry: Entry) -> bool:
+        """The folder holds this entry's file (same SHA-256 as the catalogue, same size)."""
+        folder = self.path(entry)
+        try:
+            recorded = json.loads((folder / BUNDLE_SPEC).read_text(encoding="utf-8"))
+            ok = recorded[SPEC_KEY]["sha256"] == entry.sha256
+            return ok and (folder / BUNDLE_MODEL).stat().st_size == entry.size
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+
+    def installed_spec(self, entry: Entry) -> dict | None:
+        """The downloaded folder's model.json (what was measured at install), or None."""
+        if not self.is_downloaded(entry):
+            return None
+        try:
+            return json.loads((self.path(entry) / BUNDLE_SPEC).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def pull(
+        self,
+        entry: Entry,
+        progress: Progress | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Path:
+        """Download, check and install the entry; its folder (at once when already here).
+
+        ``progress(done, total)`` is called from this thread; ``cancel`` stops the download
+        (:class:`~edgecam.catalogue.download.DownloadCancelled`) and installs nothing.
+
+        Raises:
+            DownloadError, DownloadCancelled: see :func:`edgecam.catalogue.download.fetch`.
+        """
+        if self.is_downloaded(entry):
+            return self.path(entry)
+        labels = None
+        if entry.labels is not None:
+            labels = self._fetch(
+                entry,
+                entry.labels.url,
+                entry.labels.size,
+                entry.labels.sha256,
+                None,
+                cancel,
+                "labels",
+            )
+        model = self._fetch(entry, entry.url, entry.size, entry.sha256, progress, cancel, "model")
+        return self._install(entry, model, labels)
+
+    def remove(self, entry: Entry) -> bool:
+        """Delete the entry's folder and any download in progress; False when none was here."""
+        removed = False
+        for part in self.part_files(entry):
+            part.unlink(missing_ok=True)
+            removed = True
+        folder = self.path(entry)
+        if folder.is_dir():
+            shutil.rmtree(folder)
+            removed = True
+        return removed
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _fetch(self, entry, url, size, sha256, progress, cancel, what) -> Path:
+        part = self.staging / f"{entry.name}.{what}-{sha256[:12]}.part"
+        return fetch(
+            url,
+            part,
+            size=size,
+            sha256=sha256,
+            progress=progress,
+            cancel=cancel,
+            timeout=self.timeout,
+            retries=self.retries,
+            chunk=self.chunk,
+        )
+
+    def _install(self, entry: Entry, model: Path, labels: Path | None) -> Path:
+        target = self.path(entry)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            building = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=self.root))
+        except OSError as exc:
+            raise _disk_error(self.root, exc) from None
+        try:
+            shutil.move(str(model), building / BUNDLE_MODEL)
+            if labels is not None:
+                shutil.move(str(labels), building / BUNDLE_LABELS)
+            spec = describe(entry, building / BUNDLE_MODEL, labels is not None)
+            (building / BUNDLE_SPEC).write_text(spec, encoding="utf-8")
+            old = None
+            if target.exists():  # a folder cannot be replaced by a rename: move it aside
+                old = target.with_name(f".{entry.name}.old")
+                shutil.rmtree(old, ignore_errors=True)
+                target.rename(old)
+            building.rename(target)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError as exc:
+            shutil.rmtree(building, ignore_errors=True)
+            raise _disk_error(target, exc) from None
+        return target
+
+
+def describe(entry: Entry, model: Path, separate_labels: bool) -> str:
+    """``model.json`` for an installed entry: the catalogue's record, and the input and output
+    read from the file's own graph (no runtime needed)."""
+    from edgecam.labels import read_embedded_labels
+    from edgecam.teach.graph import ModelGraph
+
+    shape, dtype, outputs = None, None, None
+    with contextlib.suppress(Exception):  # a graph this reader does not know: no record
+        graph = ModelGraph.read(model.read_bytes(), str(model))
+        tensor = graph.tensors[graph.inputs[0]]
+        shape, dtype = tensor.shape, tensor.dtype
+        out = graph.tensors[graph.outputs[0]].shape
+        outputs = int(out[-1]) if out else None
+    inp = InputSpec()
+    if shape is not None and len(shape) == 4 and shape[3] in (1, 3):
+        color = "GRAY" if shape[3] == 1 else "RGB"
+        inp = InputSpec(shape[2], shape[1], shape[3], color_order=color, dtype=dtype)
+    classifier = entry.kind == "classifier"
+    labels = None if separate_labels else read_embedded_labels(model)
+    record = {
+        "name": entry.name,
+        "url": entry.url,
+        "size": entry.size,
+        "sha256": entry.sha256,
+        "license": entry.license,
+        "description": entry.description,
+        "edgetpu": entry.edgetpu,
+        "cpu": entry.cpu,
+        "embedded_labels": len(labels) if labels else None,
+        "outputs": outputs,
+    }
+    spec = BundleSpec(
+        name=entry.name,
+        task="image_classification" if classifier else "image_embedding",
+        input=inp,
+        output=OutputSpec(num_classes=outputs if classifier and outputs else None),
+        labels=BUNDLE_LABELS if separate_labels else None,
+        extra={SPEC_KEY: record},
+    )
+    return spec.to_text()
