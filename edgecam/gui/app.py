@@ -122,6 +122,7 @@ def run_app(opts: AppOptions, argv0: str = "edgecam") -> int:
         window.view.mirror = settings.mirror()
         window.mirror_action.setChecked(window.view.mirror)
         _start_source(window, live, opts, saved)
+        window.update_banner()
     finally:
         logging.getLogger("edgecam").removeHandler(notes)
     if opts.fullscreen:

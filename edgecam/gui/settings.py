@@ -100,6 +100,14 @@ class Settings:
     def mirror(self) -> bool:
         return str(self.store.value("mirror", "false")).lower() in ("true", "1")
 
+    def banner_dismissed(self) -> bool:
+        return str(self.store.value("banner_dismissed", "false")).lower() in ("true", "1")
+
+    def dismiss_banner(self) -> None:
+        """The first-run banner stays away from now on."""
+        self.store.setValue("banner_dismissed", True)
+        self.store.sync()
+
     def geometry(self) -> QByteArray | None:
         value = self.store.value("geometry")
         return value if isinstance(value, QByteArray) and not value.isEmpty() else None

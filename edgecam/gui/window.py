@@ -1,4 +1,8 @@
-"""The main window: video, predictions, stats; menus, toolbar and shortcuts; snapshots."""
+"""The main window: video, predictions, stats; menus, toolbar and shortcuts; snapshots.
+
+The Models menu, the first-run banner and the teach mode are built in their own modules
+(models_menu, banner, teach_dock); the window only places them and swaps models in.
+"""
 
 from __future__ import annotations
 
@@ -17,12 +21,18 @@ from PyQt6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QToolBar,
+    QVBoxLayout,
+    QWidget,
 )
 
 from edgecam.config import ClassifierOptions, Delegate
 from edgecam.files import atomic_write_bytes, atomic_write_text
+from edgecam.gui.banner import Banner, banner_wanted
+from edgecam.gui.models_menu import GENERAL_MODEL, ModelsMenu
 from edgecam.gui.session import QtSession
 from edgecam.gui.settings import Settings
+from edgecam.gui.teach_dock import TeachDock
+from edgecam.gui.teaching import is_work_bundle
 from edgecam.gui.widgets import PredictionPanel, StatsPanel, VideoView
 
 VIDEO_FILTER = "Videos (*.mp4 *.avi *.mkv *.mov *.mjpg *.webm);;All files (*)"
@@ -56,11 +66,20 @@ class MainWindow(QMainWindow):
         self.live = session.live
         self.options = options
         self._loading: ClassifierOptions | None = None
+        self._remember = True
         self.settings = settings
         self.snapshot_dir = snapshot_dir
         self.setWindowTitle("edgecam")
         self.view = VideoView()
-        self.setCentralWidget(self.view)
+        self.banner = Banner()
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.banner)
+        column.addWidget(self.view, 1)
+        self.setCentralWidget(central)
+        self.teach: TeachDock | None = None
         self.predictions = PredictionPanel(min(options.top_k, len(session.classifier.labels)))
         self.predictions.threshold = self.live.threshold
         self.stats = StatsPanel()
@@ -72,6 +91,10 @@ class MainWindow(QMainWindow):
             dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
             self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         self._build_actions()
+        self.models = ModelsMenu(self)
+        self.banner.download.connect(lambda: self.models.fetch(GENERAL_MODEL, self.use_model))
+        self.banner.teach.connect(lambda: self.show_teach(True))
+        self.banner.dismissed.connect(self.settings.dismiss_banner)
         session.frame_ready.connect(self._on_frame)
         session.result_ready.connect(self._on_result)
         session.status.connect(self.notify)
@@ -175,12 +198,19 @@ class MainWindow(QMainWindow):
         self.fullscreen_action = self._action(
             "&Fullscreen", self.toggle_fullscreen, "F11", checkable=True, menu=view, toolbar=tools
         )
+        self.teach_action = self._action(
+            "&Teach mode", self.toggle_teach, "Ctrl+T", checkable=True, menu=view, toolbar=tools
+        )
 
     # -- model and inference settings ------------------------------------------------------
 
-    def load_classifier(self, options: ClassifierOptions) -> None:
-        """Load ``options``' model in the background; swap it in when ready, else keep the old."""
-        self._loading = options
+    def load_classifier(self, options: ClassifierOptions, remember: bool = True) -> None:
+        """Load ``options``' model in the background; swap it in when ready, else keep the old.
+
+        ``remember``: save it as the model to start with next time (not a taught model that
+        was never saved: its folder goes when the window closes).
+        """
+        self._loading, self._remember = options, remember
         self.notify(f"loading {options.model.name} on {options.delegate}...")
         self.live.load_model(options)
 
@@ -191,7 +221,36 @@ class MainWindow(QMainWindow):
         self.predictions.set_rows(min(self.options.top_k, len(classifier.labels)))
         self._describe_classifier()
         self.notify(f"model: {classifier.name} on {classifier.delegate}")
-        self.settings.remember_options(self.options)
+        self._remember_options()
+        self.update_banner()
+
+    def _remember_options(self) -> None:
+        if self._remember:
+            self.settings.remember_options(self.options)
+
+    def use_model(self, folder: Path) -> None:
+        """Switch to a model folder (downloaded, taught or trained), keeping the settings."""
+        folder = Path(folder)
+        options = dataclasses.replace(self.options, model=folder, labels=None)
+        self.load_classifier(options, remember=not is_work_bundle(folder))
+
+    def use_embedder(self, folder: Path) -> None:
+        self.show_teach(True).panel.set_embedder(Path(folder), Path(folder).name)
+
+    def show_teach(self, on: bool = True) -> TeachDock:
+        """Open (or close) the teach panel, built the first time."""
+        if self.teach is None:
+            self.teach = TeachDock(self)
+            self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.teach)
+        self.teach.setVisible(on)
+        self.teach_action.setChecked(on)
+        return self.teach
+
+    def toggle_teach(self) -> None:
+        self.show_teach(self.teach_action.isChecked())
+
+    def update_banner(self) -> None:
+        self.banner.setVisible(banner_wanted(self.options.model, self.live.source, self.settings))
 
     def _on_model_failed(self, options: ClassifierOptions, message: str) -> None:
         self._loading = None
@@ -256,7 +315,7 @@ class MainWindow(QMainWindow):
         self.options = dataclasses.replace(self.options, top_k=k)
         self.live.set_top_k(k)
         self.predictions.set_rows(min(k, len(self.session.classifier.labels)))
-        self.settings.remember_options(self.options)
+        self._remember_options()
 
     def choose_threshold(self) -> None:
         value, ok = QInputDialog.getDouble(
@@ -290,6 +349,7 @@ class MainWindow(QMainWindow):
         self.pause_action.setChecked(False)
         self.live.pause(False)
         self.notify(f"source: {description}")
+        self.update_banner()
 
     def _on_source_rejected(self, spec: str, message: str) -> None:
         QMessageBox.warning(self, "edgecam", f"Could not open the source.\n\n{message}")
@@ -397,5 +457,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:
         self._stats_timer.stop()
         self.settings.set_geometry(self.saveGeometry())
+        if self.teach is not None:
+            self.teach.panel.close_session()
         self.session.close()
         event.accept()
