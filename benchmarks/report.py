@@ -646,4 +646,8 @@ def summary(data: dict) -> list[str]:
             f"{p['bound_ms']:.2f} ms with {p['over_bound']} over; naive max "
             f"{n['age_max_ms']:.2f} ms)"
         )
+    if "threads" in data:
+        from threads import summary_lines
+
+        lines += summary_lines(data["threads"])
     return [*lines, ""]

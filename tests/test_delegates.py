@@ -372,7 +372,7 @@ def test_threads_auto_times_the_candidates_and_keeps_the_fastest():
     engine = open_engine(resolve_model(bundled_model()), EngineOptions(delegate="cpu"))
     try:
         text = engine.description
-        if len(thread_candidates()) > 1 and "DELEGATE" in engine.ops:
+        if len(thread_candidates()) > 1:
             assert "fastest here (1: " in text, text
         # The chosen count is in the description, and XNNPACK only where it is applied.
         assert ("XNNPACK" in text) == ("DELEGATE" in engine.ops)
@@ -380,16 +380,19 @@ def test_threads_auto_times_the_candidates_and_keeps_the_fastest():
         engine.close()
 
 
-def test_tflite_runtime_int8_is_not_called_xnnpack():
+def test_tflite_runtime_int8_is_not_called_xnnpack_and_its_threads_are_timed():
+    from edgecam.runtime.delegates.cpu import thread_candidates
+
     if "tflite_runtime" not in available_runtimes():
         pytest.skip("tflite-runtime is not installed here (the Pi environment has it)")
     engine = open_engine(
         resolve_model(bundled_model()), EngineOptions(delegate="cpu", runtime="tflite_runtime")
     )
     try:
-        # No XNNPACK: one thread, without timing more (they only slow these kernels).
-        assert engine.description == (
-            "cpu (built-in kernels, 1 thread, more threads only slow these kernels)"
-        )
+        # No XNNPACK on int8 there, and the built-in kernels' best count depends on the model
+        # (docs/BENCHMARKS.md), so they are timed like XNNPACK's.
+        assert engine.description.startswith("cpu (built-in kernels, "), engine.description
+        if len(thread_candidates()) > 1:
+            assert "fastest here (1: " in engine.description, engine.description
     finally:
         engine.close()

@@ -1,10 +1,10 @@
 """The CPU: XNNPACK where the runtime applies it, else the runtime's built-in kernels.
 
 With no ``--threads``, the thread count is chosen per model, runtime and machine by timing a
-few invokes at each candidate count (:func:`fastest_engine`), float models on ai-edge-litert
-may gain from a second core. A model the runtime runs without XNNPACK (int8 on tflite-runtime
-2.14) gets one thread without a trial: those kernels only get slower with more threads, and
-timing them costs a big model most of a second. An explicit ``--threads N`` always wins.
+few invokes at each candidate count (:func:`fastest_engine`), on XNNPACK and on the built-in
+kernels alike: no fixed rule holds on both (tflite-runtime 2.14's built-in int8 kernels made the
+bundled model 3.7x slower with 2 threads but MobileNetV2 int8 1.2x faster; docs/BENCHMARKS.md).
+An explicit ``--threads N`` always wins.
 """
 
 from __future__ import annotations
@@ -30,8 +30,12 @@ log = logging.getLogger(__name__)
 
 #: Invoke time spent timing one candidate thread count, at most (after two warm-up invokes).
 TRIAL_BUDGET_S = 0.1
-#: Invokes timed per candidate, at most (the median counts).
+#: Invokes timed per candidate, at most (the median counts), and at least.
 TRIAL_RUNS = 15
+MIN_TRIAL_RUNS = 3
+#: An invoke slower than this warms up once instead of twice: a big model on the built-in
+#: kernels (100+ ms) would otherwise spend a second on warm-ups alone.
+SLOW_INVOKE_S = 0.02
 #: A count within this fraction of the fastest counts as as fast: then fewer threads win,
 #: because in live use waking idle worker threads between frames costs more than a trial shows.
 SAME_SPEED = 0.05
@@ -84,15 +88,20 @@ def describe_cpu(engine: Engine, threads: int, why: str = "") -> str:
 
 
 def time_invokes(engine: Engine) -> float:
-    """Median milliseconds of one invoke, after two warm-ups, within :data:`TRIAL_BUDGET_S`."""
+    """Median milliseconds of one invoke, after one or two warm-ups, within
+    :data:`TRIAL_BUDGET_S` (at least :data:`MIN_TRIAL_RUNS` invokes)."""
     from edgecam.runtime.benchmark import random_input
 
     tensor = random_input(engine)
-    engine.run(tensor)
-    engine.run(tensor)
+    t0 = time.perf_counter()
+    engine.run(tensor)  # the first invoke also sets up the kernels' buffers
+    if time.perf_counter() - t0 < SLOW_INVOKE_S:
+        engine.run(tensor)
     samples: list[float] = []
     deadline = time.perf_counter() + TRIAL_BUDGET_S
-    while len(samples) < TRIAL_RUNS and (len(samples) < 3 or time.perf_counter() < deadline):
+    while len(samples) < TRIAL_RUNS and (
+        len(samples) < MIN_TRIAL_RUNS or time.perf_counter() < deadline
+    ):
         t0 = time.perf_counter()
         engine.run(tensor)
         samples.append((time.perf_counter() - t0) * 1e3)
@@ -114,11 +123,6 @@ def fastest_engine(backend: Backend, model: Path) -> Engine:
     try:
         for threads in candidates:
             engines[threads] = interpreter_engine(backend, model, Delegate.CPU, "", threads, [])
-            if threads == 1 and "DELEGATE" not in engines[1].ops:
-                # No XNNPACK (tflite-runtime 2.14 on int8): its built-in kernels only get slower
-                # with more threads (docs/BENCHMARKS.md), so no trial is worth its time.
-                candidates = [1]
-                break
             if len(candidates) > 1:
                 medians[threads] = time_invokes(engines[threads])
     except BaseException:
@@ -133,8 +137,6 @@ def fastest_engine(backend: Backend, model: Path) -> Engine:
     if len(medians) > 1:
         timed = ", ".join(f"{n}: {ms:.3g} ms" for n, ms in sorted(medians.items()))
         why = f"fastest here ({timed})"
-    elif "DELEGATE" not in engine.ops:
-        why = "more threads only slow these kernels"
     else:
         why = "one core"
     engine.description = describe_cpu(engine, chosen, why)
