@@ -84,7 +84,7 @@ def test_download_verifies_checksums_against_a_local_server(tmp_path, http_serve
 
 def test_offline_with_nothing_found_names_the_debian_package(tmp_path, monkeypatch):
     monkeypatch.setattr(datasets, "DEBIAN_DIR", tmp_path / "nope")
-    monkeypatch.setattr(datasets, "CACHE_DIR", tmp_path / "cache")
+    monkeypatch.setenv("EDGECAM_HOME", str(tmp_path / "cache"))
     with pytest.raises(DataError) as err:
         load_fashion_mnist(download=False)
     assert "dataset-fashion-mnist" in err.value.hint and "--data" in err.value.hint

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import os
 import shutil
 import struct
 import urllib.request
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgecam import defaults
 from training.errors import DataError
 
 FASHION_MNIST_CLASSES = [
@@ -24,7 +24,6 @@ FASHION_MNIST_CLASSES = [
 ]  # fmt: skip
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 OFFICIAL_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
-CACHE_DIR = Path(os.environ.get("EDGECAM_CACHE", Path.home() / ".cache" / "edgecam"))
 FILES = {
     "train_images": ("train-images-idx3-ubyte.gz",
                      "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
@@ -35,6 +34,13 @@ FILES = {
     "test_labels": ("t10k-labels-idx1-ubyte.gz",
                     "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
 }  # fmt: skip
+
+
+def cache_dir() -> Path:
+    """Where a downloaded copy is kept: ``fashion-mnist/`` in edgecam's cache folder."""
+    return defaults.cache_home() / "fashion-mnist"
+
+
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
@@ -80,7 +86,7 @@ def load_idx(path: Path, sha256: str | None = None) -> np.ndarray:
 
 
 def _find_dir(data_dir: Path | None) -> Path | None:
-    candidates = [data_dir] if data_dir else [DEBIAN_DIR, CACHE_DIR / "fashion-mnist"]
+    candidates = [data_dir] if data_dir else [DEBIAN_DIR, cache_dir()]
     for folder in candidates:
         if folder and all((folder / name).exists() for name, _ in FILES.values()):
             return folder
@@ -145,7 +151,7 @@ def load_fashion_mnist(
     if folder is None:
         if not download:
             raise DataError("Fashion-MNIST was not found on this machine", offline_hint())
-        folder = download_fashion_mnist(CACHE_DIR / "fashion-mnist", base_url)
+        folder = download_fashion_mnist(cache_dir(), base_url)
     arrays = {key: load_idx(folder / name, sha) for key, (name, sha) in FILES.items()}
     return (
         (arrays["train_images"], arrays["train_labels"].astype(np.int64)),
