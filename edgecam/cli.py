@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from edgecam import __version__, defaults, logs
+from edgecam.catalogue import cli as catalogue_cli
 from edgecam.config import Delegate, ResizeMode, Runtime
 from edgecam.errors import ConfigError, EdgecamError, ImageError, run_command
 from edgecam.run_options import RunOptions
@@ -86,9 +87,8 @@ def _model_options(parser: argparse.ArgumentParser, model_positional: bool = Fal
         parser.add_argument(
             "--model",
             "-m",
-            type=Path,
-            help=f"model bundle folder or .tflite (default: the bundled model, or "
-            f"${defaults.DEFAULT_MODEL_ENV})",
+            help=f"model bundle folder, .tflite or catalogue name (`edgecam models list`; "
+            f"pulled when missing) (default: the bundled model, or ${defaults.DEFAULT_MODEL_ENV})",
         )
     parser.add_argument("--labels", type=Path, help="labels file (plain, 'id label' or 'id:label')")
     parser.add_argument(
@@ -150,12 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per line")
 
     p = command("info", "describe a model: tensors, ops, labels, Edge TPU")
-    p.add_argument("model", type=Path, nargs="?", metavar="MODEL")
+    p.add_argument("model", nargs="?", metavar="MODEL", help="bundle, .tflite or catalogue name")
     _model_options(p, model_positional=True)
     p.add_argument("--json", action="store_true")
 
     p = command("bench", "measure inference latency on a delegate")
-    p.add_argument("model", type=Path, nargs="?", metavar="MODEL")
+    p.add_argument("model", nargs="?", metavar="MODEL", help="bundle, .tflite or catalogue name")
     _model_options(p, model_positional=True)
     p.add_argument("--runs", "-n", type=_positive_int, default=100)
     p.add_argument("--warmup", type=_count, default=10)
@@ -168,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("teach", "learn your own classes from a few images on a pretrained embedder")
     _teach_options(p)
+
+    p = command("models", "the model catalogue: list, pull, rm, where")
+    catalogue_cli.add_arguments(p, flags)
 
     for name, text in (
         ("train", "train a classifier on an image folder or Fashion-MNIST"),
@@ -331,10 +334,11 @@ def _front_end_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _run_options(args: argparse.Namespace, model: Path | None) -> RunOptions:
-    """What the command line says; options it does not give stay None."""
+def _run_options(args: argparse.Namespace, model: str | None) -> RunOptions:
+    """What the command line says; options it does not give stay None. A catalogue name as the
+    model is pulled here when it is missing (saying so)."""
     return RunOptions(
-        model=model,
+        model=catalogue_cli.model_path(model),
         labels=args.labels,
         delegate=Delegate.parse(args.delegate) if args.delegate else None,
         runtime=Runtime.parse(args.runtime),
@@ -542,11 +546,11 @@ def _teach_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--embedder",
         "-e",
-        type=Path,
         required=True,
         metavar="MODEL",
-        help="an embedding extractor or an image classifier (.tflite or bundle; its pooled "
-        "features are used), or an Edge TPU compiled embedder (*_edgetpu.tflite)",
+        help="an embedding extractor or an image classifier (.tflite, bundle or catalogue name, "
+        "e.g. embedder-mobilenet-v1; its pooled features are used), or an Edge TPU compiled "
+        "embedder (*_edgetpu.tflite)",
     )
     p.add_argument(
         "--data", type=Path, required=True, metavar="FOLDER", help="FOLDER/<class>/*.jpg"
@@ -607,7 +611,7 @@ def cmd_teach(args: argparse.Namespace) -> int:
         fit=FitConfig(steps=args.steps),
         cut=args.cut,
     )
-    with Teacher(args.embedder, options) as teacher:
+    with Teacher(catalogue_cli.model_path(args.embedder), options) as teacher:
         log.info("%s", teacher.embedder.describe())
         counts = teacher.add_folder(args.data)
         log.info("%d images in %d classes", sum(counts.values()), len(counts))
@@ -625,9 +629,9 @@ def _doctor_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.add_argument(
         "--edgetpu-model",
-        type=Path,
         metavar="MODEL",
-        help="an Edge TPU compiled .tflite to invoke when a Coral is present (edgecam ships none)",
+        help="an Edge TPU compiled .tflite (or catalogue name, e.g. "
+        "imagenet-mobilenet-v1-0.25-edgetpu) to invoke when a Coral is present",
     )
     p.add_argument(
         "--root",
@@ -641,9 +645,12 @@ def _doctor_options(p: argparse.ArgumentParser) -> None:
 def cmd_doctor(args: argparse.Namespace) -> int:
     from edgecam import doctor
 
-    if args.edgetpu_model is not None and not args.edgetpu_model.is_file():
-        raise ConfigError(f"--edgetpu-model: no file {args.edgetpu_model}", "check the path")
-    checks = doctor.run_checks(doctor.Probes(root=args.root, edgetpu_model=args.edgetpu_model))
+    edgetpu_model = catalogue_cli.model_path(args.edgetpu_model)
+    if edgetpu_model is not None and edgetpu_model.is_dir():  # a catalogue model's folder
+        edgetpu_model = edgetpu_model / "model.tflite"
+    if edgetpu_model is not None and not edgetpu_model.is_file():
+        raise ConfigError(f"--edgetpu-model: no file {edgetpu_model}", "check the path")
+    checks = doctor.run_checks(doctor.Probes(root=args.root, edgetpu_model=edgetpu_model))
     print(doctor.report_json(checks) if args.json else doctor.format_report(checks))
     return 0 if doctor.healthy(checks) else EXIT_PARTIAL
 
@@ -733,7 +740,8 @@ def cmd_service(args: argparse.Namespace) -> int:
     )
     if args.action == "install":
         start = not args.no_start
-        return service.install(spec, args.run_args, start=start, print_only=args.print)
+        run_args = catalogue_cli.resolve_run_args(args.run_args)  # the unit names the folder
+        return service.install(spec, run_args, start=start, print_only=args.print)
     if args.action == "uninstall":
         return service.uninstall(spec, stop=not args.no_stop)
     return service.status(spec)
@@ -747,6 +755,7 @@ COMMANDS = {
     "teach": cmd_teach,
     "doctor": cmd_doctor,
     "service": cmd_service,
+    "models": lambda args: catalogue_cli.run(args),
 }
 #: Commands that live in the `training` package (TensorFlow); forwarded with their arguments.
 TRAINING_COMMANDS = ("train", "export", "evaluate")

@@ -195,7 +195,7 @@ def test_resolve_model_paths_win_and_unknown_names_fail(tmp_path):
     assert resolve_model(str(birds)) == birds
     missing = tmp_path / "nope.tflite"  # path-like: left to the bundle code's own error
     assert resolve_model(str(missing)) == missing
-    with pytest.raises(CatalogueError, match="neither a model file or folder") as caught:
+    with pytest.raises(CatalogueError, match="model not found: insekts") as caught:
         resolve_model("insekts")
     assert "insects" in caught.value.hint
     with pytest.raises(CatalogueError, match="birds is not downloaded"):

@@ -11,15 +11,10 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import http.client
 import os
 import re
-import socket
-import ssl
 import threading
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -142,6 +137,10 @@ def _transfer(
     chunk: int,
 ) -> None:
     """One request: append from byte ``have`` (a 206) or start again (a 200)."""
+    import http.client  # the network modules load when a download starts, not with the CLI
+    import urllib.error
+    import urllib.request
+
     headers = {"User-Agent": f"edgecam/{__version__}"}
     if have:
         headers["Range"] = f"bytes={have}-"
@@ -190,6 +189,8 @@ def _copy(response, url, part, done, size, progress, cancel, timeout, chunk) -> 
 
 
 def _loop(response, url, part, handle, done, size, progress, cancel, timeout, chunk) -> None:
+    import http.client
+
     if progress:
         progress(done, size)
     while done < size:
@@ -232,6 +233,9 @@ def _host(url: str) -> str:
 
 
 def _network_error(url: str, exc: BaseException, timeout: float) -> DownloadError:
+    import socket
+    import ssl
+
     reason = getattr(exc, "reason", exc)
     host = _host(url)
     retry = "check the network and pull again"

@@ -19,7 +19,6 @@ A file is ``{"format_version": 1, "entries": [ENTRY, ...]}``; an entry::
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import re
@@ -132,6 +131,8 @@ class Catalogue:
 
     def close_matches(self, text: str, n: int = 4) -> list[str]:
         """Names like ``text``: those containing it first, then the most similar."""
+        import difflib
+
         names = [e.name for e in self.entries]
         needle = text.lower()
         found = [name for name in names if needle and needle in name]

@@ -56,7 +56,7 @@ def resolve_model(
     entry = catalogue.find(str(text))
     if entry is None:
         raise CatalogueError(
-            f"'{text}' is neither a model file or folder nor a catalogue model",
+            f"model not found: {text} (no such file or folder, nor a catalogue model)",
             catalogue.hint(str(text)),
         )
     return ensure(entry, pull_missing, say, store)
