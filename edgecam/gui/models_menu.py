@@ -66,6 +66,7 @@ class ModelsMenu(QObject):
         self.dialog: QProgressDialog | None = None
         self.cancel: threading.Event | None = None
         self.actions: dict[str, QAction] = {}
+        self.closed = False
         self.rebuild()
 
     # -- the menu -------------------------------------------------------------------------
@@ -150,6 +151,7 @@ class ModelsMenu(QObject):
         dialog.setAutoReset(False)
         dialog.canceled.connect(cancel.set)
         dialog.setValue(0)
+        dialog.show()
         self.dialog = dialog
         progress = _Progress(self)
         progress.changed.connect(self._on_progress)
@@ -167,9 +169,13 @@ class ModelsMenu(QObject):
         return future
 
     def _on_progress(self, done: int, total: int) -> None:
-        if self.dialog is not None and total > 0 and not self.cancel.is_set():
-            self.dialog.setValue(min(1000, done * 1000 // total))
-            self.dialog.setLabelText(f"Downloading... {megabytes(done)} of {megabytes(total)}")
+        dialog = self.dialog
+        if dialog is None or total <= 0 or self.cancel.is_set():
+            return
+        dialog.setLabelText(f"Downloading... {megabytes(done)} of {megabytes(total)}")
+        # Last: a window-modal dialog's setValue runs the event loop, which may deliver the
+        # download's end (and close the dialog) before it returns.
+        dialog.setValue(min(1000, done * 1000 // total))
 
     def _close_dialog(self) -> None:
         if self.dialog is not None:
@@ -180,12 +186,22 @@ class ModelsMenu(QObject):
 
     def _on_done(self, entry: Entry, folder: Path, then) -> None:
         self._close_dialog()
+        if self.closed:
+            return
         self.window.notify(f"downloaded {entry.name} to {folder}")
         self.downloaded.emit(folder)
         then(folder)
 
+    def close(self) -> None:
+        """Cancel a download in flight (the window is closing); its end is then ignored."""
+        self.closed = True
+        if self.cancel is not None:
+            self.cancel.set()
+
     def _on_failed(self, entry: Entry, message: str, error) -> None:
         self._close_dialog()
+        if self.closed:
+            return
         if isinstance(error, DownloadCancelled):
             self.window.notify(f"download of {entry.name} cancelled: the model did not change")
             return

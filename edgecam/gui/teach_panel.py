@@ -10,39 +10,24 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PyQt6.QtCore import QEvent, QObject, Qt, QTimer, pyqtSignal
-from PyQt6.QtGui import QKeySequence, QShortcut
+from PyQt6.QtCore import pyqtSignal
 from PyQt6.QtWidgets import (
-    QAbstractSpinBox,
-    QApplication,
     QFileDialog,
     QGridLayout,
     QHBoxLayout,
-    QInputDialog,
     QLabel,
-    QLineEdit,
-    QListView,
-    QListWidget,
-    QListWidgetItem,
     QMessageBox,
     QProgressBar,
-    QPushButton,
-    QTextEdit,
     QVBoxLayout,
     QWidget,
 )
 
 from edgecam.errors import EdgecamError
+from edgecam.gui.capture_box import CaptureBox, button
 from edgecam.gui.captures import CaptureSet
 from edgecam.gui.teaching import Taught, TeachSession
-from edgecam.gui.thumbnails import THUMB, ThumbnailCache
 from edgecam.gui.train_fully import FullTraining, training_problem
 from edgecam.gui.worker import when_done
-
-#: Captures a second while C (or the capture button) is held.
-CAPTURES_PER_SECOND = 5
-CAPTURE_KEY = Qt.Key.Key_C
-_TEXT_INPUTS = (QLineEdit, QAbstractSpinBox, QTextEdit)
 
 
 class TeachPanel(QWidget):
@@ -61,103 +46,57 @@ class TeachPanel(QWidget):
 
     def __init__(self, session, parent=None) -> None:
         super().__init__(parent)
-        self.session = session  # the QtSession: its newest frame is what a capture takes
-        self.captures = CaptureSet()
         self.teacher = TeachSession()
         self.embedder: Path | None = None
         self.busy = False
         self.last: Taught | None = None
-        self._last_index: int | None = None
-        self._icons = ThumbnailCache()
-        self._timer = QTimer(self)
-        self._timer.setInterval(1000 // CAPTURES_PER_SECOND)
-        self._timer.timeout.connect(self.capture_once)
         self.training = FullTraining(self)
-        self._build()
-        self.training.progress.connect(self._on_train_progress)
-        self.training.finished.connect(self._on_trained)
-        self.training.failed.connect(self._on_train_failed)
-        self._refresh()
-
-    # -- layout -------------------------------------------------------------------------------
-
-    def _button(self, text: str, slot, tip: str = "") -> QPushButton:
-        button = QPushButton(text)
-        button.clicked.connect(slot)
-        button.setToolTip(tip)
-        return button
-
-    def _build(self) -> None:
         layout = QVBoxLayout(self)
         self.embedder_label = QLabel("embedder: none")
         self.embedder_label.setWordWrap(True)
         layout.addWidget(self.embedder_label)
         row = QHBoxLayout()
-        self.download_button = self._button(
+        self.download_button = button(
             "Download embedder", self.embedder_wanted.emit, "the catalogue's embedder-mobilenet-v1"
         )
         row.addWidget(self.download_button)
-        row.addWidget(self._button("Choose...", self.choose_embedder, "any .tflite or bundle"))
+        row.addWidget(button("Choose...", self.choose_embedder, "any .tflite or bundle"))
         layout.addLayout(row)
-
-        row = QHBoxLayout()
-        self.name_edit = QLineEdit()
-        self.name_edit.setPlaceholderText("new class name")
-        self.name_edit.returnPressed.connect(self._add_typed_class)
-        row.addWidget(self.name_edit)
-        row.addWidget(self._button("Add class", self._add_typed_class))
-        layout.addLayout(row)
-        self.class_list = QListWidget()
-        self.class_list.setMaximumHeight(110)
-        self.class_list.currentRowChanged.connect(lambda _row: self._refresh())
-        layout.addWidget(self.class_list)
-        row = QHBoxLayout()
-        row.addWidget(self._button("Rename...", self.rename_current))
-        row.addWidget(self._button("Remove class", self.remove_current))
-        layout.addLayout(row)
-
-        self.capture_button = QPushButton("Hold to capture (C)")
-        self.capture_button.setToolTip(
-            f"hold: {CAPTURES_PER_SECOND} frames a second into the selected class"
-        )
-        self.capture_button.pressed.connect(self.start_capture)
-        self.capture_button.released.connect(self.stop_capture)
-        layout.addWidget(self.capture_button)
-        self.count_label = QLabel("")
-        layout.addWidget(self.count_label)
-        self.thumbs = QListWidget()
-        self.thumbs.setViewMode(QListView.ViewMode.IconMode)
-        self.thumbs.setIconSize(THUMB)
-        self.thumbs.setResizeMode(QListView.ResizeMode.Adjust)
-        self.thumbs.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
-        self.thumbs.setMinimumHeight(130)
-        layout.addWidget(self.thumbs, 1)
-        delete = QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), self.thumbs)
-        delete.setContext(Qt.ShortcutContext.WidgetShortcut)
-        delete.activated.connect(self.delete_selected)
-        layout.addWidget(self._button("Delete selected captures", self.delete_selected))
-
+        self.box = CaptureBox(session)
+        self.box.notify.connect(self.notify.emit)
+        layout.addWidget(self.box, 1)
         grid = QGridLayout()
-        self.teach_button = self._button("Teach", self.teach_now, "fit and use it live")
-        self.save_button = self._button("Save...", self.choose_save, "a bundle + the captures")
-        self.open_button = self._button("Open captures...", self.choose_captures)
-        self.train_button = self._button("Train fully", self.train_fully)
-        for i, button in enumerate(
-            (self.teach_button, self.save_button, self.open_button, self.train_button)
-        ):
-            grid.addWidget(button, i // 2, i % 2)
-        layout.addLayout(grid)
+        self.teach_button = button("Teach", self.teach_now, "fit and use it live")
+        self.save_button = button("Save...", self.choose_save, "a bundle + the captures")
+        self.open_button = button("Open captures...", self.choose_captures)
+        self.train_button = button("Train fully", self.train_fully)
         problem = training_problem()
-        self.train_button.setEnabled(problem is None)
         self.train_button.setToolTip(
             problem or "edgecam train + export on the captures (minutes); swapped in if it passes"
         )
+        for i, widget in enumerate(
+            (self.teach_button, self.save_button, self.open_button, self.train_button)
+        ):
+            grid.addWidget(widget, i // 2, i % 2)
+        layout.addLayout(grid)
         self.train_progress = QProgressBar()
         self.train_progress.setVisible(False)
         layout.addWidget(self.train_progress)
         self.result_label = QLabel("Add two classes, capture a few seconds of each, then Teach.")
         self.result_label.setWordWrap(True)
         layout.addWidget(self.result_label)
+        self.box.changed.connect(self._refresh)
+        self.training.progress.connect(self._on_train_progress)
+        self.training.finished.connect(self._on_trained)
+        self.training.failed.connect(self._on_train_failed)
+        self._refresh()
+
+    @property
+    def captures(self) -> CaptureSet:
+        return self.box.captures
+
+    def _warn(self, text: str) -> None:
+        QMessageBox.warning(self, "edgecam", text)
 
     # -- the embedder -------------------------------------------------------------------------
 
@@ -181,124 +120,6 @@ class TeachPanel(QWidget):
             if model.name == "model.tflite" and (model.parent / "model.json").exists():
                 model = model.parent
             self.set_embedder(model)
-
-    # -- classes ------------------------------------------------------------------------------
-
-    @property
-    def current_class(self) -> str | None:
-        item = self.class_list.currentItem()
-        return item.data(Qt.ItemDataRole.UserRole) if item is not None else None
-
-    def _warn(self, text: str) -> None:
-        QMessageBox.warning(self, "edgecam", text)
-
-    def add_class(self, name: str) -> str | None:
-        try:
-            name = self.captures.add_class(name)
-        except EdgecamError as exc:
-            self._warn(str(exc))
-            return None
-        self._refresh(select=name)
-        return name
-
-    def _add_typed_class(self) -> None:
-        if self.add_class(self.name_edit.text()):
-            self.name_edit.clear()
-
-    def select_class(self, name: str) -> None:
-        self._refresh(select=name)
-
-    def rename_current(self) -> None:
-        old = self.current_class
-        if old is None:
-            return
-        new, ok = QInputDialog.getText(self, "Rename class", "New name:", text=old)
-        if ok:
-            self.rename_class(old, new)
-
-    def rename_class(self, old: str, new: str) -> None:
-        try:
-            new = self.captures.rename_class(old, new)
-        except EdgecamError as exc:
-            self._warn(str(exc))
-            return
-        self._refresh(select=new)
-
-    def remove_current(self) -> None:
-        name = self.current_class
-        if name is not None:
-            for capture in self.captures.captures(name):
-                self._icons.forget(capture.id)
-            self.captures.remove_class(name)
-            self._refresh()
-
-    # -- capturing ----------------------------------------------------------------------------
-
-    def start_capture(self) -> None:
-        if self.current_class is None:
-            self.notify.emit("add a class first: captures go into the selected class")
-            return
-        self.capture_once()
-        self._timer.start()
-
-    def stop_capture(self) -> None:
-        self._timer.stop()
-
-    @property
-    def capturing(self) -> bool:
-        return self._timer.isActive()
-
-    def capture_once(self) -> bool:
-        """Add the source's newest frame to the selected class (once per frame)."""
-        name = self.current_class
-        frame = self.session.latest_frame
-        if name is None or frame is None or frame.index == self._last_index:
-            return False
-        self._last_index = frame.index
-        capture = self.captures.add(name, frame.bgr)
-        item = QListWidgetItem(self._icons.get(capture.id, capture.image), "")
-        item.setData(Qt.ItemDataRole.UserRole, capture.id)
-        self.thumbs.addItem(item)
-        self.thumbs.scrollToItem(item)
-        self._update_counts()
-        return True
-
-    def delete_selected(self) -> int:
-        name = self.current_class
-        if name is None:
-            return 0
-        ids = [item.data(Qt.ItemDataRole.UserRole) for item in self.thumbs.selectedItems()]
-        for capture_id in ids:
-            self.captures.delete(name, capture_id)
-            self._icons.forget(capture_id)
-        self._refresh()
-        return len(ids)
-
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
-        """Holding C anywhere in the window (but in a text field) captures."""
-        if event.type() not in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease):
-            return False
-        if event.key() != CAPTURE_KEY or event.modifiers() != Qt.KeyboardModifier.NoModifier:
-            return False
-        if not isinstance(obj, QWidget) or obj.window() is not self.window():
-            return False
-        if isinstance(obj, _TEXT_INPUTS):
-            return False
-        if not event.isAutoRepeat():
-            if event.type() == QEvent.Type.KeyPress:
-                self.start_capture()
-            else:
-                self.stop_capture()
-        return True
-
-    def showEvent(self, event) -> None:
-        QApplication.instance().installEventFilter(self)
-        super().showEvent(event)
-
-    def hideEvent(self, event) -> None:
-        QApplication.instance().removeEventFilter(self)
-        self.stop_capture()
-        super().hideEvent(event)
 
     # -- teaching -----------------------------------------------------------------------------
 
@@ -395,11 +216,9 @@ class TeachPanel(QWidget):
 
     def _on_opened(self, loaded: CaptureSet) -> None:
         self._set_busy(False)
-        self.captures = loaded
-        self._icons.clear()
+        self.box.set_captures(loaded)
         counts = ", ".join(f"{n} {loaded.count(n)}" for n in loaded.names)
         self.result_label.setText(f"opened {loaded.total} captures: {counts}")
-        self._refresh(select=loaded.names[0])
 
     # -- training fully (TensorFlow) ----------------------------------------------------------
 
@@ -438,47 +257,17 @@ class TeachPanel(QWidget):
 
     # -- state --------------------------------------------------------------------------------
 
-    def _update_counts(self) -> None:
-        name = self.current_class
-        for row in range(self.class_list.count()):
-            item = self.class_list.item(row)
-            n = item.data(Qt.ItemDataRole.UserRole)
-            item.setText(f"{n}  ({self.captures.count(n)})")
-        self.count_label.setText(
-            f"{self.captures.count(name)} captures of {name}" if name else "no class selected"
-        )
+    def _refresh(self) -> None:
         self.teach_button.setEnabled(not self.busy and self._can_teach() is None)
-
-    def _refresh(self, select: str | None = None) -> None:
-        """Rebuild the class list and the thumbnails from the captures."""
-        current = select or self.current_class
-        self.class_list.blockSignals(True)
-        self.class_list.clear()
-        for name in self.captures.names:
-            item = QListWidgetItem(name)
-            item.setData(Qt.ItemDataRole.UserRole, name)
-            self.class_list.addItem(item)
-            if name == current:
-                self.class_list.setCurrentItem(item)
-        if self.class_list.currentItem() is None and self.class_list.count():
-            self.class_list.setCurrentRow(0)
-        self.class_list.blockSignals(False)
-        self.thumbs.clear()
-        name = self.current_class
-        for capture in self.captures.captures(name) if name else []:
-            item = QListWidgetItem(self._icons.get(capture.id, capture.image), "")
-            item.setData(Qt.ItemDataRole.UserRole, capture.id)
-            self.thumbs.addItem(item)
-        self._update_counts()
-        for button in (self.save_button, self.open_button):
-            button.setEnabled(not self.busy)
+        for widget in (self.save_button, self.open_button):
+            widget.setEnabled(not self.busy)
         self.train_button.setEnabled(
             not self.busy and not self.training.running and training_problem() is None
         )
 
     def close_session(self) -> None:
         """Stop capturing and training; release the embedder (the window is closing)."""
-        self.stop_capture()
+        self.box.hold.watch(False)
         self.training.stop()
         self.teacher.close()
 

@@ -153,5 +153,19 @@ class StatsPanel(QWidget):
     def set(self, name: str, text: str) -> None:
         self.values[name].setText(text)
 
+    def show_stats(self, display_fps: float, stats, latest) -> None:
+        """The rates and the newest result's timings (``stats``: PipelineStats or None)."""
+        self.set("display", f"{display_fps:.1f} fps")
+        if stats is not None:
+            self.set("inference", f"{stats.inference_fps:.1f} fps")
+            self.set("dropped", f"{stats.frames_dropped} dropped, {stats.frames_skipped} skipped")
+        if latest is not None:
+            t = latest[0].timings
+            self.set(
+                "timings",
+                f"{t.total_ms:.1f} ms (pre {t.preprocess_ms:.1f} / "
+                f"invoke {t.inference_ms:.1f} / post {t.postprocess_ms:.1f})",
+            )
+
     def text(self, name: str) -> str:
         return self.values[name].text()

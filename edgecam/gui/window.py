@@ -7,44 +7,32 @@ The Models menu, the first-run banner and the teach mode are built in their own 
 from __future__ import annotations
 
 import dataclasses
-import json
-import time
 from pathlib import Path
 
-import cv2
 from PyQt6.QtCore import Qt, QTimer
-from PyQt6.QtGui import QAction, QActionGroup, QKeySequence
 from PyQt6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QInputDialog,
     QMainWindow,
     QMessageBox,
-    QToolBar,
     QVBoxLayout,
     QWidget,
 )
 
 from edgecam.config import ClassifierOptions, Delegate
-from edgecam.files import atomic_write_bytes, atomic_write_text
 from edgecam.gui.banner import Banner, banner_wanted
+from edgecam.gui.menus import build_menus
 from edgecam.gui.models_menu import GENERAL_MODEL, ModelsMenu
 from edgecam.gui.session import QtSession
 from edgecam.gui.settings import Settings
+from edgecam.gui.snapshot import write_snapshot
 from edgecam.gui.teach_dock import TeachDock
 from edgecam.gui.teaching import is_work_bundle
 from edgecam.gui.widgets import PredictionPanel, StatsPanel, VideoView
 
 VIDEO_FILTER = "Videos (*.mp4 *.avi *.mkv *.mov *.mjpg *.webm);;All files (*)"
 MODEL_FILTER = "TFLite models (*.tflite);;All files (*)"
-
-
-def list_cameras(limit: int = 8) -> list[int]:
-    """Camera indices worth offering: /dev/videoN on Linux, else the first few indices."""
-    devices = sorted(Path("/dev").glob("video[0-9]*"))
-    if devices:
-        return [int(p.name[5:]) for p in devices][:limit]
-    return list(range(min(limit, 4)))
 
 
 class MainWindow(QMainWindow):
@@ -90,7 +78,7 @@ class MainWindow(QMainWindow):
             widget.setMinimumWidth(300)  # room for "fashion-mnist-... (28x28x1 uint8)" lines
             dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
             self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
-        self._build_actions()
+        build_menus(self)
         self.models = ModelsMenu(self)
         self.banner.download.connect(lambda: self.models.fetch(GENERAL_MODEL, self.use_model))
         self.banner.teach.connect(lambda: self.show_teach(True))
@@ -110,97 +98,6 @@ class MainWindow(QMainWindow):
         self._describe_classifier()
 
     # -- actions ---------------------------------------------------------------------------
-
-    def _action(
-        self,
-        text: str,
-        slot,
-        shortcut: str | None = None,
-        checkable: bool = False,
-        menu=None,
-        toolbar: QToolBar | None = None,
-    ) -> QAction:
-        action = QAction(text, self)
-        if shortcut:
-            action.setShortcut(QKeySequence(shortcut))
-        action.setCheckable(checkable)
-        action.triggered.connect(slot)
-        if menu is not None:
-            menu.addAction(action)
-        if toolbar is not None:
-            toolbar.addAction(action)
-        return action
-
-    def _build_actions(self) -> None:
-        bar = self.menuBar()
-        tools = QToolBar("Main", self)
-        tools.setObjectName("main-toolbar")
-        self.addToolBar(tools)
-        file_menu = bar.addMenu("&File")
-        self.open_model_action = self._action(
-            "Open &model...", self.choose_model, "Ctrl+O", menu=file_menu, toolbar=tools
-        )
-        self._action(
-            "Open model &folder (bundle)...", self.choose_bundle, "Ctrl+Shift+M", menu=file_menu
-        )
-        self._action("Open model &labels...", self.choose_labels, menu=file_menu)
-        self.snapshot_action = self._action(
-            "&Snapshot", self.snapshot, "S", menu=file_menu, toolbar=tools
-        )
-        file_menu.addSeparator()
-        self._action("&Quit", self.close, "Ctrl+Q", menu=file_menu)
-
-        source_menu = bar.addMenu("&Source")
-        cameras = source_menu.addMenu("&Camera")
-        for index in list_cameras():
-            self._action(
-                f"Camera {index}", lambda _=False, i=index: self.open_source(str(i)), menu=cameras
-            )
-        self._action(
-            "Open &video...", self.choose_video, "Ctrl+Shift+O", menu=source_menu, toolbar=tools
-        )
-        self._action("Open image &folder...", self.choose_folder, menu=source_menu)
-        self._action("Open stream &URL...", self.choose_url, menu=source_menu)
-
-        infer = bar.addMenu("&Inference")
-        delegates = infer.addMenu("&Delegate")
-        group = QActionGroup(self)
-        self.delegate_actions = {}
-        for delegate in Delegate:
-            action = self._action(
-                delegate.value,
-                lambda _=False, d=delegate: self.set_delegate(d),
-                checkable=True,
-                menu=delegates,
-            )
-            group.addAction(action)
-            self.delegate_actions[delegate] = action
-        threads = infer.addMenu("&Threads")
-        thread_group = QActionGroup(self)
-        for count in (None, 1, 2, 4, 8):
-            action = self._action(
-                "auto (fastest)" if count is None else str(count),
-                lambda _=False, n=count: self.set_threads(n),
-                checkable=True,
-                menu=threads,
-            )
-            thread_group.addAction(action)
-        self._action("Top-&k...", self.choose_top_k, menu=infer)
-        self._action("T&hreshold...", self.choose_threshold, menu=infer)
-
-        view = bar.addMenu("&View")
-        self.pause_action = self._action(
-            "&Pause", self.toggle_pause, "Space", checkable=True, menu=view, toolbar=tools
-        )
-        self.mirror_action = self._action(
-            "&Mirror", self.toggle_mirror, "M", checkable=True, menu=view, toolbar=tools
-        )
-        self.fullscreen_action = self._action(
-            "&Fullscreen", self.toggle_fullscreen, "F11", checkable=True, menu=view, toolbar=tools
-        )
-        self.teach_action = self._action(
-            "&Teach mode", self.toggle_teach, "Ctrl+T", checkable=True, menu=view, toolbar=tools
-        )
 
     # -- model and inference settings ------------------------------------------------------
 
@@ -403,12 +300,6 @@ class MainWindow(QMainWindow):
         if frame is None:
             self.notify("no frame to save yet")
             return None
-        ok, png = cv2.imencode(".png", frame)
-        if not ok:
-            self.notify("could not encode the frame")
-            return None
-        stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{int(time.time() * 1000) % 1000:03d}"
-        base = self.snapshot_dir / f"edgecam-{stamp}"
         record = {
             "model": str(self.options.model),
             "source": self.session.source_spec,
@@ -417,9 +308,8 @@ class MainWindow(QMainWindow):
             **(latest[0].to_dict() if latest else {"predictions": []}),
         }
         try:
-            image_path = atomic_write_bytes(base.with_suffix(".png"), png.tobytes())
-            json_path = atomic_write_text(base.with_suffix(".json"), json.dumps(record, indent=2))
-        except OSError as exc:
+            image_path, json_path = write_snapshot(self.snapshot_dir, frame, record)
+        except (OSError, ValueError) as exc:
             QMessageBox.warning(self, "edgecam", f"Could not save the snapshot: {exc}")
             return None
         self.notify(f"saved {image_path} and {json_path.name}")
@@ -438,25 +328,13 @@ class MainWindow(QMainWindow):
             self.predictions.show_result(latest[0])
 
     def _update_stats(self) -> None:
-        self.stats.set("display", f"{self.view.display_fps():.1f} fps")
-        stats = self.live.stats()
         latest = self.session.latest_result
-        if stats is not None:
-            self.stats.set("inference", f"{stats.inference_fps:.1f} fps")
-            self.stats.set(
-                "dropped", f"{stats.frames_dropped} dropped, {stats.frames_skipped} skipped"
-            )
-        if latest is not None:
-            t = latest[0].timings
-            self.stats.set(
-                "timings",
-                f"{t.total_ms:.1f} ms (pre {t.preprocess_ms:.1f} / "
-                f"invoke {t.inference_ms:.1f} / post {t.postprocess_ms:.1f})",
-            )
+        self.stats.show_stats(self.view.display_fps(), self.live.stats(), latest)
 
     def closeEvent(self, event) -> None:
         self._stats_timer.stop()
         self.settings.set_geometry(self.saveGeometry())
+        self.models.close()
         if self.teach is not None:
             self.teach.panel.close_session()
         self.session.close()
