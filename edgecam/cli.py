@@ -1,5 +1,6 @@
 """The ``edgecam`` command line: run (the window or headless), classify, info, bench, teach,
-doctor and service; train, export and evaluate are forwarded to the ``training`` package.
+capture, models, doctor and service; train, export and evaluate are forwarded to the
+``training`` package.
 
 Every :class:`~edgecam.errors.EdgecamError` becomes one line on stderr and its exit status
 (:func:`edgecam.errors.run_command`); notes go through the ``edgecam`` logger (``-v``/``-q``).
@@ -171,6 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("models", "the model catalogue: list, pull, rm, where")
     catalogue_cli.add_arguments(p, flags)
+
+    p = command("capture", "fill a dataset folder (FOLDER/CLASS/*.png) from a camera or file")
+    _capture_options(p)
 
     for name, text in (
         ("train", "train a classifier on an image folder or Fashion-MNIST"),
@@ -625,6 +629,55 @@ def cmd_teach(args: argparse.Namespace) -> int:
     return 0
 
 
+def _capture_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--source",
+        "-s",
+        default=defaults.SOURCE,
+        help=f"camera index, video file, image folder or stream URL (default {defaults.SOURCE})",
+    )
+    p.add_argument(
+        "--class",
+        dest="class_name",
+        required=True,
+        metavar="NAME",
+        help="the class: images go into FOLDER/NAME/ (added to what is there)",
+    )
+    p.add_argument("--count", "-n", type=_positive_int, default=20, help="images (default 20)")
+    p.add_argument(
+        "--every",
+        type=_seconds,
+        default=0.5,
+        metavar="SECONDS",
+        help="seconds between images, of the source's time: a file is read at full speed "
+        "(default 0.5; 0: every frame)",
+    )
+    p.add_argument(
+        "--out", "-o", type=Path, required=True, metavar="FOLDER", help="the dataset folder"
+    )
+
+
+def cmd_capture(args: argparse.Namespace) -> int:
+    from edgecam.capture.dataset import CaptureReport, ClassFolder, capture
+
+    folder = ClassFolder(args.out, args.class_name)
+    report = CaptureReport()
+
+    def saved(done: int, path: Path) -> None:
+        print(f"{done}/{args.count} {path}", flush=True)
+
+    try:
+        capture(args.source, folder, args.count, args.every, on_saved=saved, report=report)
+    except KeyboardInterrupt:
+        log.warning("interrupted: wrote %d of %d images", len(report.written), args.count)
+        raise
+    print(
+        f"wrote {len(report.written)} images into {folder.folder} (once every class has its "
+        f"folder: edgecam teach --embedder embedder-mobilenet-v1 --data {args.out} --out BUNDLE)"
+    )
+    return 0
+
+
 def _doctor_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.add_argument(
@@ -756,6 +809,7 @@ COMMANDS = {
     "doctor": cmd_doctor,
     "service": cmd_service,
     "models": lambda args: catalogue_cli.run(args),
+    "capture": cmd_capture,
 }
 #: Commands that live in the `training` package (TensorFlow); forwarded with their arguments.
 TRAINING_COMMANDS = ("train", "export", "evaluate")
