@@ -62,6 +62,7 @@ def test_model_name_pulls_on_first_use_only(served, red_image, tmp_path):
     after = listed("colors")
     assert after["downloaded"] is True
     assert after["classes"] == 3  # the labels embedded in the pulled model
+    assert after["input"] == "32x32x3 float32"  # read from the pulled file
     assert after["path"] == str(tmp_path / "home" / "models" / "colors")
 
 

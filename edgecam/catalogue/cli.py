@@ -81,6 +81,7 @@ def _list(catalogue: Catalogue, store: ModelStore, as_json: bool) -> int:
             {
                 **entry.to_json(),
                 "classes": classes if entry.kind == "classifier" else None,
+                "input": _measured_input(spec) or entry.input,
                 "downloaded": spec is not None,
                 "path": str(store.path(entry)),
             }
@@ -114,6 +115,15 @@ def _list(catalogue: Catalogue, store: ModelStore, as_json: bool) -> int:
         print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
     print(f"\nmodels are kept in {store.root}; `edgecam models pull NAME` downloads one")
     return 0
+
+
+def _measured_input(spec: dict | None) -> str | None:
+    """``HxWxC dtype`` as the installed file's graph said (model.json's input), or None."""
+    inp = (spec or {}).get("input", {})
+    if not all(isinstance(inp.get(k), int) for k in ("height", "width", "channels")):
+        return None
+    shape = f"{inp['height']}x{inp['width']}x{inp['channels']}"
+    return f"{shape} {inp['dtype']}" if isinstance(inp.get("dtype"), str) else shape
 
 
 def model_path(value: str | None) -> Path | None:
