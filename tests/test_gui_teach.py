@@ -305,3 +305,53 @@ def test_capture_set_renames_keep_order_and_load_skips_junk(tmp_path):
     assert [loaded.count(n) for n in loaded.names] == [1, 1]
     saved_again = captures.save(folder)  # an earlier captures folder may be replaced
     assert not (saved_again / "two" / "broken.png").exists()
+
+
+TRAIN_PYTHON = FIXTURES.parents[1] / ".venv-train" / "bin" / "python"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not TRAIN_PYTHON.exists(), reason="no .venv-train (TensorFlow) here")
+def test_train_fully_runs_train_and_export_in_a_child_process(
+    qtbot, window, tmp_path, monkeypatch, warnings_shown
+):
+    """Train fully with .venv-train's TensorFlow in a child process: progress per epoch, then
+    either export's gates pass and the bundle goes live, or they refuse (a net this tiny may
+    learn nothing in two epochs) with export's one error line, and the live model stays."""
+    import edgecam.gui.train_fully as train_fully
+
+    monkeypatch.setenv(train_fully.TRAIN_PYTHON_ENV, str(TRAIN_PYTHON))
+    monkeypatch.setattr(
+        train_fully,
+        "TRAIN_ARGS",
+        ("--val-split", "0.25", "--epochs", "2", "--input-size", "32", "--depth", "1"),
+    )
+    panel = window.show_teach(True).panel
+    assert train_fully.training_problem() is None
+    panel.set_embedder(EMBEDDER)
+    for name, pattern in (("stripes", stripes), ("dots", dots)):
+        panel.captures.add_class(name)
+        for i in range(8):
+            panel.captures.add(name, pattern(i))
+    panel.box.refresh()
+    assert panel.train_button.isEnabled()
+    progress, failed, finished = [], [], []
+    panel.training.progress.connect(lambda done, total, line: progress.append((done, total)))
+    panel.training.failed.connect(failed.append)
+    panel.training.finished.connect(finished.append)
+    qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
+    assert panel.training.running and not panel.train_button.isEnabled()
+    qtbot.waitUntil(lambda: not panel.training.running, timeout=240_000)
+    assert (0, 2) in progress and (1, 2) in progress  # "Epoch 1/2", "Epoch 2/2"
+    run = panel.teacher.work_dir / "trained" / "run"
+    assert (run / "best.keras").exists()
+    assert len(failed) + len(finished) == 1
+    if failed:
+        assert failed[0].startswith("edgecam: error:"), failed
+        assert "training failed" in panel.result_label.text()
+        assert not (panel.teacher.work_dir / "trained" / "bundle").exists()
+        assert window.session.classifier.name == "color_float32"
+    else:
+        qtbot.waitUntil(lambda: window.stats.text("model").startswith("bundle "), timeout=10000)
+        assert sorted(window.session.classifier.labels) == ["dots", "stripes"]
+    assert panel.train_button.isEnabled()
