@@ -326,9 +326,10 @@ def test_train_fully_runs_train_and_export_in_a_child_process(
         "TRAIN_ARGS",
         ("--val-split", "0.25", "--epochs", "2", "--input-size", "32", "--depth", "1"),
     )
+    edgecam_home = tmp_path / "home"
+    monkeypatch.setenv("EDGECAM_HOME", str(edgecam_home))
     panel = window.show_teach(True).panel
     assert train_fully.training_problem() is None
-    panel.set_embedder(EMBEDDER)
     for name, pattern in (("stripes", stripes), ("dots", dots)):
         panel.captures.add_class(name)
         for i in range(8):
@@ -343,15 +344,16 @@ def test_train_fully_runs_train_and_export_in_a_child_process(
     assert panel.training.running and not panel.train_button.isEnabled()
     qtbot.waitUntil(lambda: not panel.training.running, timeout=240_000)
     assert (0, 2) in progress and (1, 2) in progress  # "Epoch 1/2", "Epoch 2/2"
-    run = panel.teacher.work_dir / "trained" / "run"
-    assert (run / "best.keras").exists()
+    assert (panel.teacher.work_dir / "run" / "best.keras").exists()
+    trained = edgecam_home / "trained"  # the bundle's home: it outlives the window
     assert len(failed) + len(finished) == 1
     if failed:
         assert failed[0].startswith("edgecam: error:"), failed
         assert "training failed" in panel.result_label.text()
-        assert not (panel.teacher.work_dir / "trained" / "bundle").exists()
+        assert not trained.exists() or not any(trained.iterdir())
         assert window.session.classifier.name == "color_float32"
     else:
-        qtbot.waitUntil(lambda: window.stats.text("model").startswith("bundle "), timeout=10000)
+        qtbot.waitUntil(lambda: window.options.model.parent == trained, timeout=10000)
         assert sorted(window.session.classifier.labels) == ["dots", "stripes"]
+        assert window.settings.model() == window.options.model  # kept: not a work folder
     assert panel.train_button.isEnabled()

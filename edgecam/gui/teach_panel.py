@@ -22,6 +22,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from edgecam.defaults import cache_home
 from edgecam.errors import EdgecamError
 from edgecam.gui.capture_box import CaptureBox, button
 from edgecam.gui.captures import CaptureSet
@@ -126,6 +127,9 @@ class TeachPanel(QWidget):
     def _can_teach(self) -> str | None:
         if self.embedder is None:
             return "choose or download an embedder first"
+        return self._classes_problem()
+
+    def _classes_problem(self) -> str | None:
         if len(self.captures.names) < 2:
             return "teaching needs at least two classes"
         empty = [n for n in self.captures.names if not self.captures.count(n)]
@@ -223,7 +227,9 @@ class TeachPanel(QWidget):
     # -- training fully (TensorFlow) ----------------------------------------------------------
 
     def train_fully(self) -> None:
-        problem = training_problem() or self._can_teach()
+        """edgecam train + export on the captures; the bundle lands in the cache folder
+        (``trained/<time>``), so minutes of training outlive the window."""
+        problem = training_problem() or self._classes_problem()
         if problem or self.busy or self.training.running:
             self._warn(problem or "wait for the current job to finish")
             return
@@ -235,7 +241,8 @@ class TeachPanel(QWidget):
             return
         self.train_progress.setVisible(True)
         self.train_progress.setRange(0, 0)
-        self.training.start(folder, self.teacher.work_dir / "trained")
+        bundle = cache_home() / "trained" / time.strftime("%Y%m%d-%H%M%S")
+        self.training.start(folder, self.teacher.work_dir / "run", bundle)
         self._refresh()
 
     def _on_train_progress(self, done: int, total: int, line: str) -> None:
@@ -246,7 +253,7 @@ class TeachPanel(QWidget):
 
     def _on_trained(self, bundle: Path) -> None:
         self.train_progress.setVisible(False)
-        self.result_label.setText(f"trained fully: {bundle}, now live")
+        self.result_label.setText(f"trained fully, now live: {bundle}")
         self.use_model.emit(bundle)
         self._refresh()
 
@@ -262,7 +269,10 @@ class TeachPanel(QWidget):
         for widget in (self.save_button, self.open_button):
             widget.setEnabled(not self.busy)
         self.train_button.setEnabled(
-            not self.busy and not self.training.running and training_problem() is None
+            not self.busy
+            and not self.training.running
+            and training_problem() is None
+            and self._classes_problem() is None
         )
 
     def close_session(self) -> None:

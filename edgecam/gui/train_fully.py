@@ -81,8 +81,8 @@ class FullTraining(QObject):
     def running(self) -> bool:
         return self._process is not None
 
-    def start(self, data: Path, out: Path, extra_train: tuple[str, ...] = ()) -> None:
-        run, bundle = out / "run", out / "bundle"
+    def start(self, data: Path, run: Path, bundle: Path, extra_train: tuple[str, ...] = ()) -> None:
+        """Train on ``data`` into the run folder ``run``, then export the bundle ``bundle``."""
         shutil.rmtree(run, ignore_errors=True)  # a new run, never a resumed one
         self._bundle = bundle
         train = ["-m", "edgecam", "train", "--data", str(data), "--out", str(run)]
