@@ -95,6 +95,12 @@ def check_tflite_file(path: Path) -> None:
             f"cannot read model {path}: {exc.strerror}", "check the file's permissions"
         ) from None
     if len(head) < 8 or head[4:8] != TFLITE_IDENTIFIER:
+        if path.suffix in (".keras", ".h5"):  # a training checkpoint: the app runs bundles
+            raise ModelError(
+                f"{path} is a Keras training checkpoint, not a TFLite model",
+                f"export it first: edgecam export --run {path.parent} --out BUNDLE_DIR, "
+                "then --model BUNDLE_DIR",
+            )
         raise ModelError(
             f"{path} is not a TFLite model (no TFL3 header)",
             "give a .tflite file exported by TensorFlow Lite / LiteRT",
