@@ -4,6 +4,7 @@ real files in ../shared/models when present), user entries, validation and close
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import zipfile
 
@@ -13,6 +14,7 @@ from model_server import entry, write_catalogue
 
 from edgecam.catalogue import CatalogueError, load_catalogue, resolve_model
 from edgecam.catalogue.entries import package_file
+from edgecam.catalogue.progress import TerminalProgress
 from edgecam.labels import read_embedded_labels
 from edgecam.teach.graph import ModelGraph
 
@@ -208,3 +210,23 @@ def test_the_wheel_carries_the_catalogue():
     wheels = sorted((REPO / "dist").glob("edgecam-*.whl"))
     assert wheels, "make dist builds it"
     assert "edgecam/catalogue/catalogue.json" in zipfile.ZipFile(wheels[-1]).namelist()
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_progress_bar_draws_on_a_terminal_only():
+    terminal, pipe = _Terminal(), io.StringIO()
+    for stream in (terminal, pipe):
+        bar = TerminalProgress("birds", stream)
+        bar(0, 2_000_000)
+        bar(1_000_000, 2_000_000)  # within 0.1 s of the last: skipped
+        bar(2_000_000, 2_000_000)  # the end is always drawn
+        bar.close()
+    assert pipe.getvalue() == ""
+    lines = terminal.getvalue().split("\r")[1:]
+    assert len(lines) == 2
+    assert lines[0].startswith("birds [" + "." * 30 + "]   0% 0.0 MB of 2.0 MB")
+    assert lines[1] == "birds [" + "#" * 30 + "] 100% 2.0 MB of 2.0 MB\n"
