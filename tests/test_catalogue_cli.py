@@ -15,12 +15,15 @@ COLOR = (FIXTURES / "color_float32.tflite").read_bytes()
 
 @pytest.fixture
 def served(tmp_path, monkeypatch, model_server):
-    """A catalogue with ``colors`` (fine), ``gone`` (404), ``damaged`` (wrong SHA-256) and
-    ``stalled`` (a server that goes silent); EDGECAM_HOME is tmp_path/home."""
+    """A catalogue with ``colors`` (fine) and its Edge TPU twin, ``gone`` (404), ``damaged``
+    (wrong SHA-256) and ``stalled`` (a server that goes silent); EDGECAM_HOME: tmp_path/home."""
     url = model_server.add("color.tflite", COLOR)
     stalled = model_server.add("stalled.tflite", COLOR, stall_s=30)
+    tpu = (FIXTURES / "edgetpu_like.tflite").read_bytes()
+    tpu_url = model_server.add("color_edgetpu.tflite", tpu)
     entries = [
-        entry("colors", url, COLOR, description="red, green or blue"),
+        entry("colors", url, COLOR, description="red, green or blue", edgetpu="colors-edgetpu"),
+        entry("colors-edgetpu", tpu_url, tpu),
         entry("gone", f"{model_server.base}/gone.tflite", COLOR),
         entry("damaged", url, COLOR, sha256="1" * 64),
         entry("stalled", stalled, COLOR),
@@ -116,3 +119,12 @@ def test_service_install_names_the_pulled_folder(served, tmp_path):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert str(tmp_path / "home" / "models" / "colors") in proc.stdout
+
+
+def test_an_edgetpu_name_runs_on_the_cpu_without_a_coral(served, red_image):
+    proc = run_cli("classify", str(red_image), "--model", "colors-edgetpu")
+    assert proc.returncode == 0, proc.stderr
+    assert "with its CPU model colors as a fallback" in proc.stderr
+    assert proc.stdout.split(":", 1)[1].split()[0] == "red"
+    assert listed("colors")["downloaded"] and listed("colors-edgetpu")["downloaded"]
+    assert listed("colors")["edgetpu"] == "colors-edgetpu"

@@ -227,3 +227,29 @@ def test_resolve_model_pulls_a_name_once(tmp_path, home, model_server):
     assert resolve_model("colors", say=said.append, catalogue=cat) == folder
     assert said == []
     assert len(model_server.asked("color.tflite")) == 1
+
+
+def test_an_edgetpu_twin_is_a_bundle_with_its_cpu_model(tmp_path, home, model_server):
+    tpu = (FIXTURES / "edgetpu_like.tflite").read_bytes()  # holds an edgetpu-custom-op
+    cat = catalogue_of(
+        tmp_path,
+        entry("colors", model_server.add("c.tflite", COLOR), COLOR, edgetpu="colors-edgetpu"),
+        entry("colors-edgetpu", model_server.add("c_edgetpu.tflite", tpu), tpu),
+    )
+    store = ModelStore(catalogue=cat, chunk=512)
+    seen = []
+    folder = store.pull(cat.get("colors-edgetpu"), progress=lambda d, t: seen.append((d, t)))
+    assert (folder / "model_edgetpu.tflite").read_bytes() == tpu
+    assert (folder / "model.tflite").read_bytes() == COLOR  # the CPU twin: a fallback
+    assert store.is_downloaded(cat.get("colors"))  # pulled on the way, in its own folder
+    assert store.is_downloaded(cat.get("colors-edgetpu"))
+    total = len(COLOR) + len(tpu)
+    assert {t for _, t in seen} == {total} and seen[-1] == (total, total)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)  # one bar across both files
+    files = resolve_bundle(folder)
+    assert files.edgetpu_model == folder / "model_edgetpu.tflite"
+    assert files.labels == ["red", "green", "blue"]
+    requests = len(model_server.requests)
+    store.remove(cat.get("colors-edgetpu"))
+    store.pull(cat.get("colors-edgetpu"))  # the CPU model is here: only the twin is fetched
+    assert [r.path for r in model_server.requests[requests:]] == ["/c_edgetpu.tflite"]

@@ -12,7 +12,7 @@ from pathlib import Path
 from edgecam.catalogue.download import DownloadCancelled
 from edgecam.catalogue.entries import Catalogue, Entry, load_catalogue, user_file
 from edgecam.catalogue.progress import TerminalProgress, megabytes
-from edgecam.catalogue.resolve import resolve_model
+from edgecam.catalogue.resolve import resolve_model, what_to_pull
 from edgecam.catalogue.store import ModelStore, models_home
 
 
@@ -34,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser, flags: argparse.ArgumentParser) ->
 
 def run(args: argparse.Namespace) -> int:
     catalogue = load_catalogue()
-    store = ModelStore()
+    store = ModelStore(catalogue=catalogue)
     if args.action == "list":
         return _list(catalogue, store, args.json)
     if args.action == "where":
@@ -57,7 +57,7 @@ def _pull(entry: Entry, store: ModelStore) -> Path:
     if store.is_downloaded(entry):
         print(f"{entry.name}: already downloaded in {store.path(entry)}")
         return store.path(entry)
-    print(f"pulling {entry.name} ({megabytes(entry.size)}) from {entry.url}", flush=True)
+    print(f"pulling {entry.name} ({what_to_pull(entry, store)})", flush=True)
     bar = TerminalProgress(entry.name)
     try:
         folder = store.pull(entry, progress=bar)

@@ -59,7 +59,22 @@ def resolve_model(
             f"model not found: {text} (no such file or folder, nor a catalogue model)",
             catalogue.hint(str(text)),
         )
-    return ensure(entry, pull_missing, say, store)
+    return ensure(entry, pull_missing, say, store or ModelStore(catalogue=catalogue))
+
+
+def what_to_pull(entry: Entry, store: ModelStore) -> str:
+    """``3.6 MB, URL``; for an Edge TPU twin whose CPU model is missing, both."""
+    cpu = store.cpu_twin(entry)
+    if cpu is None or store.is_downloaded(cpu):
+        return f"{megabytes(entry.size)}, {entry.url}"
+    both = megabytes(entry.size + cpu.size)
+    return f"{both} with its CPU model {cpu.name} as a fallback, from {_host(entry.url)}"
+
+
+def _host(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).netloc or url
 
 
 def ensure(
@@ -74,7 +89,7 @@ def ensure(
         return store.path(entry)
     if not pull_missing:
         raise CatalogueError(f"{entry.name} is not downloaded", f"edgecam models pull {entry.name}")
-    say(f"{entry.name} is not downloaded yet: pulling it ({megabytes(entry.size)}, {entry.url})")
+    say(f"{entry.name} is not downloaded yet: pulling it ({what_to_pull(entry, store)})")
     bar = TerminalProgress(f"{entry.name}")
     try:
         folder = store.pull(entry, progress=bar)

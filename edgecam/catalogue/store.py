@@ -4,6 +4,8 @@ Layout (``models_home()`` is ``$EDGECAM_HOME``, else ``$XDG_CACHE_HOME/edgecam``
 ``~/.cache/edgecam``)::
 
     <home>/models/<name>/model.tflite     the entry's file, checked
+    <home>/models/<name>/model_edgetpu.tflite  for an Edge TPU twin: its file (model.tflite
+                                          is then the CPU entry's, so the bundle falls back)
     <home>/models/<name>/labels.txt       when the entry's labels are a separate file
     <home>/models/<name>/model.json       what the entry and the file say (edgecam.bundle_spec)
     <home>/downloads/<name>.<sha>.part    a download in progress (resumable)
@@ -18,16 +20,17 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import shutil
 import tempfile
 import threading
 from pathlib import Path
 
 from edgecam import defaults
-from edgecam.bundle import BUNDLE_LABELS, BUNDLE_MODEL, BUNDLE_SPEC
+from edgecam.bundle import BUNDLE_EDGETPU_MODEL, BUNDLE_LABELS, BUNDLE_MODEL, BUNDLE_SPEC
 from edgecam.bundle_spec import BundleSpec, InputSpec, OutputSpec
 from edgecam.catalogue.download import CHUNK, RETRIES, Progress, _disk_error, fetch
-from edgecam.catalogue.entries import Entry
+from edgecam.catalogue.entries import Catalogue, CatalogueError, Entry, load_catalogue
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +53,10 @@ class ModelStore:
         timeout: float | None = None,
         retries: int = RETRIES,
         chunk: int = CHUNK,
+        catalogue: Catalogue | None = None,
     ) -> None:
         self.home = Path(home) if home is not None else models_home()
+        self._catalogue = catalogue  # for an Edge TPU twin's CPU entry; loaded when needed
         self.root = self.home / "models"
         self.staging = self.home / "downloads"
         self.timeout = timeout
@@ -66,13 +71,34 @@ class ModelStore:
         """The entry's downloads in progress."""
         return sorted(self.staging.glob(f"{entry.name}.*.part"))
 
+    def cpu_twin(self, entry: Entry) -> Entry | None:
+        """The CPU entry an Edge TPU entry was compiled from (None for others)."""
+        if entry.cpu is None:
+            return None
+        if self._catalogue is None:
+            self._catalogue = load_catalogue()
+        twin = self._catalogue.find(entry.cpu)
+        if twin is None:  # the entry came from another catalogue than this store's
+            raise CatalogueError(
+                f"{entry.name}'s CPU model '{entry.cpu}' is not in the catalogue",
+                "give the store the catalogue the entry came from",
+            )
+        return twin
+
+    def model_file(self, entry: Entry) -> Path:
+        """Where the entry's own file is in its folder: ``model_edgetpu.tflite`` for an Edge TPU
+        twin (beside its CPU entry's ``model.tflite``), else ``model.tflite``."""
+        name = BUNDLE_EDGETPU_MODEL if entry.cpu is not None else BUNDLE_MODEL
+        return self.path(entry) / name
+
     def is_downloaded(self, entry: Entry) -> bool:
         """The folder holds this entry's file (same SHA-256 as the catalogue, same size)."""
         folder = self.path(entry)
         try:
             recorded = json.loads((folder / BUNDLE_SPEC).read_text(encoding="utf-8"))
             ok = recorded[SPEC_KEY]["sha256"] == entry.sha256
-            return ok and (folder / BUNDLE_MODEL).stat().st_size == entry.size
+            ok = ok and (folder / BUNDLE_MODEL).is_file()
+            return ok and self.model_file(entry).stat().st_size == entry.size
         except (OSError, ValueError, KeyError, TypeError):
             return False
 
@@ -94,13 +120,24 @@ class ModelStore:
         """Download, check and install the entry; its folder (at once when already here).
 
         ``progress(done, total)`` is called from this thread; ``cancel`` stops the download
-        (:class:`~edgecam.catalogue.download.DownloadCancelled`) and installs nothing.
+        (:class:`~edgecam.catalogue.download.DownloadCancelled`) and installs nothing. An Edge
+        TPU twin pulls its CPU entry too (when that is not here yet): its folder is a bundle
+        with both, which runs on the CPU where there is no Coral.
 
         Raises:
             DownloadError, DownloadCancelled: see :func:`edgecam.catalogue.download.fetch`.
         """
         if self.is_downloaded(entry):
             return self.path(entry)
+        cpu = self.cpu_twin(entry)
+        cpu_model = None
+        if cpu is not None:
+            todo = entry.size + (0 if self.is_downloaded(cpu) else cpu.size)
+            ahead = _offset(progress, 0, todo)
+            cpu_model = self.model_file(cpu) if self.is_downloaded(cpu) else None
+            if cpu_model is None:
+                cpu_model = self.pull(cpu, ahead, cancel) / BUNDLE_MODEL
+                progress = _offset(progress, cpu.size, todo)
         labels = None
         if entry.labels is not None:
             labels = self._fetch(
@@ -113,7 +150,7 @@ class ModelStore:
                 "labels",
             )
         model = self._fetch(entry, entry.url, entry.size, entry.sha256, progress, cancel, "model")
-        return self._install(entry, model, labels)
+        return self._install(entry, model, labels, cpu_model)
 
     def remove(self, entry: Entry) -> bool:
         """Delete the entry's folder and any download in progress; False when none was here."""
@@ -143,7 +180,9 @@ class ModelStore:
             chunk=self.chunk,
         )
 
-    def _install(self, entry: Entry, model: Path, labels: Path | None) -> Path:
+    def _install(
+        self, entry: Entry, model: Path, labels: Path | None, cpu_model: Path | None = None
+    ) -> Path:
         target = self.path(entry)
         try:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -151,10 +190,13 @@ class ModelStore:
         except OSError as exc:
             raise _disk_error(self.root, exc) from None
         try:
-            shutil.move(str(model), building / BUNDLE_MODEL)
+            own = building / self.model_file(entry).name
+            shutil.move(str(model), own)
+            if cpu_model is not None:
+                _link_or_copy(cpu_model, building / BUNDLE_MODEL)
             if labels is not None:
                 shutil.move(str(labels), building / BUNDLE_LABELS)
-            spec = describe(entry, building / BUNDLE_MODEL, labels is not None)
+            spec = describe(entry, own, labels is not None)
             (building / BUNDLE_SPEC).write_text(spec, encoding="utf-8")
             old = None
             if target.exists():  # a folder cannot be replaced by a rename: move it aside
@@ -168,6 +210,20 @@ class ModelStore:
             shutil.rmtree(building, ignore_errors=True)
             raise _disk_error(target, exc) from None
         return target
+
+
+def _offset(progress: Progress | None, before: int, total: int) -> Progress | None:
+    """``progress`` for one file of several: ``before`` bytes done ahead of it, ``total`` in all."""
+    if progress is None:
+        return None
+    return lambda done, _size: progress(before + done, total)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)  # the CPU entry's file, not stored twice
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def describe(entry: Entry, model: Path, separate_labels: bool) -> str:
