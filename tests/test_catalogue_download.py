@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES
+from conftest import FIXTURES, has_module
 from model_server import entry, model_server_fixture, write_catalogue  # noqa: F401
 
 from edgecam.bundle import resolve_model as resolve_bundle
@@ -23,6 +23,7 @@ from edgecam.catalogue import (
     load_catalogue,
     resolve_model,
 )
+from edgecam.catalogue.download import lock_file
 
 COLOR = (FIXTURES / "color_float32.tflite").read_bytes()  # labels embedded
 UINT8 = (FIXTURES / "color_uint8.tflite").read_bytes()  # labels in a separate file
@@ -41,7 +42,9 @@ def catalogue_of(tmp_path, *entries):
 
 
 def files_under(folder: Path) -> list[str]:
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+    """The files under ``folder`` but the downloads' lock files."""
+    files = (p for p in folder.rglob("*") if p.is_file() and not p.name.endswith(".lock"))
+    return sorted(str(p.relative_to(folder)) for p in files)
 
 
 def test_a_pull_installs_a_checked_bundle(tmp_path, home, model_server):
@@ -253,3 +256,22 @@ def test_an_edgetpu_twin_is_a_bundle_with_its_cpu_model(tmp_path, home, model_se
     store.remove(cat.get("colors-edgetpu"))
     store.pull(cat.get("colors-edgetpu"))  # the CPU model is here: only the twin is fetched
     assert [r.path for r in model_server.requests[requests:]] == ["/c_edgetpu.tflite"]
+
+
+@pytest.mark.skipif(not has_module("fcntl"), reason="advisory locks are POSIX")
+def test_two_pulls_of_one_model_do_not_share_the_part_file(tmp_path, home, model_server):
+    import fcntl
+
+    url = model_server.add("color.tflite", COLOR)
+    cat = catalogue_of(tmp_path, entry("colors", url, COLOR))
+    store = ModelStore()
+    part = store.staging / f"colors.model-{cat.get('colors').sha256[:12]}.part"
+    part.parent.mkdir(parents=True)
+    with lock_file(part).open("a") as held:  # as another process pulling it holds it
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(DownloadError, match=r"another edgecam is downloading color\.tflite"):
+            store.pull(cat.get("colors"))
+    assert model_server.requests == []
+    assert store.pull(cat.get("colors")).is_dir()  # free again
+    store.remove(cat.get("colors"))
+    assert files_under(home) == [] and not list(store.staging.iterdir())

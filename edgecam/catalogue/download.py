@@ -9,6 +9,7 @@ holds).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -83,7 +84,43 @@ def fetch(
         DownloadCancelled: ``cancel`` was set (the ``.part`` stays for a resume).
     """
     timeout = default_timeout() if timeout is None else timeout
-    part.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        part.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _disk_error(part.parent, exc) from None
+    with _exclusive(part, url):
+        _fetch(url, part, size, sha256, progress, cancel, timeout, retries, chunk)
+    return part
+
+
+def lock_file(part: Path) -> Path:
+    """The file a download of ``part`` holds locked (hidden, beside it)."""
+    return part.with_name(f".{part.name}.lock")
+
+
+@contextlib.contextmanager
+def _exclusive(part: Path, url: str):
+    """One download of ``part`` at a time (two would append to the same file)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; the SHA-256 check still guards the file
+        yield
+        return
+    with lock_file(part).open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DownloadError(
+                f"another edgecam is downloading {_file(url)} into {part.parent}",
+                "wait for it to finish, then try again",
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _fetch(url, part, size, sha256, progress, cancel, timeout, retries, chunk) -> None:
     attempt = 0
     while True:
         have = part.stat().st_size if part.exists() else 0
@@ -104,7 +141,6 @@ def fetch(
                     "run the same command again: it resumes where it stopped",
                 ) from None
     _check(part, url, size, sha256)
-    return part
 
 
 def _check(part: Path, url: str, size: int, sha256: str) -> None:

@@ -158,6 +158,8 @@ class ModelStore:
         for part in self.part_files(entry):
             part.unlink(missing_ok=True)
             removed = True
+        for lock in self.staging.glob(f".{entry.name}.*.part.lock"):
+            lock.unlink(missing_ok=True)
         folder = self.path(entry)
         if folder.is_dir():
             shutil.rmtree(folder)
