@@ -370,6 +370,22 @@ def test_edgetpu_embedder_with_its_cpu_twin(tmp_path, data):
             assert clf.classify(_images(1, 2)[0][0]).top.label in CLASS_COLORS
 
 
+def test_a_bundle_with_an_edgetpu_model_gets_the_head_on_both(tmp_path, data):
+    # What the catalogue installs for an Edge TPU twin: model.tflite + model_edgetpu.tflite.
+    folder = tmp_path / "embedder-edgetpu"
+    folder.mkdir()
+    shutil.copy(EMBEDDER, folder / "model.tflite")
+    shutil.copy(EDGETPU, folder / "model_edgetpu.tflite")
+    out = tmp_path / "bundle"
+    with _teach(folder, data, out):
+        pass
+    tpu = ModelGraph.read((out / "model_edgetpu.tflite").read_bytes())
+    assert tpu.op_names == ["edgetpu-custom-op", *HEAD_OPS]
+    cpu = ModelGraph.read((out / "model.tflite").read_bytes())
+    assert "edgetpu-custom-op" not in cpu.op_names
+    assert cpu.op_names[-len(HEAD_OPS) :] == list(HEAD_OPS)
+
+
 def test_edgetpu_embedder_without_twin_or_edgetpu_is_refused(tmp_path):
     lone = tmp_path / "lone_edgetpu.tflite"
     shutil.copy(EDGETPU, lone)

@@ -189,8 +189,10 @@ class Teacher:
     def __init__(self, embedder: str | Path, options: TeachOptions | None = None) -> None:
         self.options = options or TeachOptions()
         files = resolve_model(embedder)
-        self.embedder_path = files.model
-        self.embedder = read_embedder(files.model, self.options.cut)
+        # A bundle with an Edge TPU model (a catalogue twin): the head goes on both models.
+        self.embedder_path = files.edgetpu_model or files.model
+        self._cpu_twin = files.model if files.edgetpu_model else None
+        self.embedder = read_embedder(self.embedder_path, self.options.cut)
         self._spec = files.spec
         self.cpu_embedder: EmbedderGraph | None = None  # the CPU twin of an Edge TPU model
         self._engine = None
@@ -217,7 +219,7 @@ class Teacher:
         model = self.embedder
         delegate = Delegate.CPU
         if model.edgetpu:
-            twin = self.embedder_path.with_name(
+            twin = self._cpu_twin or self.embedder_path.with_name(
                 self.embedder_path.name.replace("_edgetpu.tflite", ".tflite")
             )
             if twin != self.embedder_path and twin.exists():
