@@ -121,6 +121,7 @@ demo: venv | $(FASHION_DIR)
 # A real window under Xvfb on the demo clip (apt-get install xvfb libxcb-cursor0).
 screenshot: venv
 	xvfb-run -a -s "-screen 0 1100x700x24" $(VENV)/bin/python scripts/screenshot.py docs/screenshot.png
+	xvfb-run -a -s "-screen 0 1280x800x24" $(VENV)/bin/python scripts/teach_screenshots.py docs
 
 # The trained default-model run, for the quantization table (trains it when missing, ~20 min).
 $(DEFAULT_RUN)/best.keras: | venv-train $(FASHION_DIR)

@@ -77,7 +77,7 @@ def _room(rng: np.random.Generator) -> np.ndarray:
 
 
 def frame(
-    room: np.ndarray, kind: str, t: float, rng: np.random.Generator, color: tuple
+    room: np.ndarray, kind: str, t: float, rng: np.random.Generator, color: tuple, noise: float
 ) -> np.ndarray:
     """The object ``kind`` at ``t`` (0..1 through its segment) in front of ``room``."""
     w, h = SIZE
@@ -93,12 +93,13 @@ def frame(
     else:
         cv2.fillPoly(image, [_polygon(kind, cx, cy, r, angle)], color, cv2.LINE_AA)
     light = 0.85 + 0.3 * (0.5 + 0.5 * np.sin(2 * np.pi * (t + 0.3)))
-    noisy = image * light + rng.normal(0, 6, image.shape)
+    noisy = image * light + rng.normal(0, noise, image.shape)
     return np.clip(noisy, 0, 255).astype(np.uint8)
 
 
-def write_clip(path: Path, colors: str = "distinct", seed: int = 0) -> Path:
-    """The three objects one after the other, SEGMENT frames each (``colors``: a COLORS key)."""
+def write_clip(path: Path, colors: str = "distinct", seed: int = 0, noise: float = 6.0) -> Path:
+    """The three objects one after the other, SEGMENT frames each (``colors``: a COLORS key;
+    ``noise``: the sensor noise's standard deviation, in pixel levels)."""
     rng = np.random.default_rng(seed)
     room = _room(rng)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, SIZE)
@@ -106,7 +107,7 @@ def write_clip(path: Path, colors: str = "distinct", seed: int = 0) -> Path:
         raise SystemExit("OpenCV cannot write mp4v here")
     for kind in KINDS:
         for i in range(SEGMENT):
-            writer.write(frame(room, kind, i / SEGMENT, rng, COLORS[colors][kind]))
+            writer.write(frame(room, kind, i / SEGMENT, rng, COLORS[colors][kind], noise))
     writer.release()
     return path
 

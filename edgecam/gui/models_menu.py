@@ -89,7 +89,7 @@ class ModelsMenu(QObject):
             return
         catalogue, store = loaded
         twins = {e.edgetpu for e in catalogue.entries if e.edgetpu}
-        in_use = Path(self.window.options.model).resolve()
+        model = Path(self.window.options.model).resolve()
         sections = (
             ("Classifiers", [e for e in catalogue.entries if e.kind == "classifier"]),
             ("Embedders (for Teach)", [e for e in catalogue.entries if e.kind == "embedder"]),
@@ -97,7 +97,8 @@ class ModelsMenu(QObject):
         for title, entries in sections:
             self.menu.addSection(title)
             tpu_menu = None
-            for entry in entries:
+            # The Edge TPU twins last, in a submenu: most machines have no Coral.
+            for entry in sorted(entries, key=lambda e: e.name in twins):
                 if entry.name in twins:
                     tpu_menu = tpu_menu or self.menu.addMenu(f"Edge TPU ({title.split()[0]})")
                     target = tpu_menu
@@ -107,8 +108,9 @@ class ModelsMenu(QObject):
                 state = "downloaded" if here else f"download {megabytes(entry.size)}"
                 action = QAction(f"{entry.name}  —  {entry.task} ({state})", self)
                 action.setToolTip(entry.description)
-                action.setCheckable(True)
-                action.setChecked(here and store.path(entry).resolve() == in_use)
+                in_use = here and store.path(entry).resolve() == model
+                action.setCheckable(in_use)  # a check mark on the one in use, no empty boxes
+                action.setChecked(in_use)
                 action.triggered.connect(lambda _=False, e=entry: self.choose(e))
                 target.addAction(action)
                 self.actions[entry.name] = action

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QDockWidget, QScrollArea
 
 from edgecam.gui.models_menu import TEACH_EMBEDDER, catalogue_entry, megabytes
@@ -19,9 +20,11 @@ class TeachDock(QDockWidget):
             | QDockWidget.DockWidgetFeature.DockWidgetClosable
         )
         self.panel = TeachPanel(window.session)
-        self.panel.setMinimumWidth(280)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        # Only vertical scrolling (a short screen): the dock is as wide as the panel needs.
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(self.panel.minimumSizeHint().width() + 24)
         scroll.setWidget(self.panel)
         self.setWidget(scroll)
         self.panel.use_model.connect(window.use_model)
