@@ -166,13 +166,24 @@ def test_menu_lists_the_catalogue_and_a_download_is_switched_in(
     window.models.rebuild()
     assert "downloaded" in window.models.actions["colors"].text()
     assert window.models.actions["colors"].isChecked()
-    # The embedder entry goes to the teach panel, not to the live view.
-    window.models.actions[TEACH_EMBEDDER].trigger()
-    qtbot.waitUntil(
-        lambda: window.teach is not None and window.teach.panel.embedder is not None, timeout=10000
-    )
-    assert window.teach.panel.embedder == store.path(catalogue.get(TEACH_EMBEDDER))
+    # The teach panel offers the catalogue's embedder while it is missing; it goes to the
+    # panel, not to the live view.
+    panel = window.show_teach(True).panel
+    assert panel.embedder is None and "not downloaded" in panel.embedder_label.text()
+    assert panel.download_button.isVisible()
+    assert panel.download_button.text().startswith(f"Download {TEACH_EMBEDDER}")
+    qtbot.mouseClick(panel.download_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.embedder is not None, timeout=10000)
+    assert panel.embedder == store.path(catalogue.get(TEACH_EMBEDDER))
+    assert not panel.download_button.isVisible()
     assert window.session.classifier.name == "colors"
+    # From the menu, once downloaded: straight to the panel, no download.
+    panel.set_embedder(None)
+    window.models.rebuild()
+    assert "downloaded" in window.models.actions[TEACH_EMBEDDER].text()
+    window.models.actions[TEACH_EMBEDDER].trigger()
+    assert window.models.dialog is None
+    assert panel.embedder == store.path(catalogue.get(TEACH_EMBEDDER))
 
 
 def test_a_cancelled_download_leaves_nothing_and_the_window_never_froze(
