@@ -23,6 +23,7 @@ from PyQt6.QtCore import QSettings, Qt, QTimer
 from PyQt6.QtWidgets import QMessageBox, QPushButton
 
 from edgecam.catalogue import ModelStore, load_catalogue
+from edgecam.catalogue.progress import megabytes
 from edgecam.config import ClassifierOptions
 from edgecam.defaults import bundled_model, demo_clip
 from edgecam.gui.models_menu import GENERAL_MODEL, TEACH_EMBEDDER
@@ -246,7 +247,9 @@ def test_banner_on_a_camera_offers_a_general_model_and_teaching(
     window, _camera = camera_window(make_window)
     assert window.banner.isVisible()
     assert "ten kinds of clothing" in window.banner.label.text()
-    assert window.banner.download_button.text() == ("Download a general model (ImageNet, 3.4 MB)")
+    # The size is the catalogue entry's (here the colour fixture's), in the CLI's units.
+    size = megabytes(catalogue.get(GENERAL_MODEL).size)
+    assert window.banner.download_button.text() == f"Download a general model (ImageNet, {size})"
     qtbot.mouseClick(window.banner.teach_button, Qt.MouseButton.LeftButton)
     assert window.teach is not None and window.teach.isVisible()
     qtbot.mouseClick(window.banner.download_button, Qt.MouseButton.LeftButton)

@@ -39,7 +39,7 @@ class Banner(QFrame):
     teach = pyqtSignal()
     dismissed = pyqtSignal()
 
-    def __init__(self, general_size: str = "3.4 MB", parent=None) -> None:
+    def __init__(self, general_size: str | None = None, parent=None) -> None:
         super().__init__(parent)
         self.setObjectName("first-run-banner")
         self.setStyleSheet(
@@ -51,7 +51,8 @@ class Banner(QFrame):
         self.label = QLabel(TEXT)
         self.label.setWordWrap(True)
         layout.addWidget(self.label, 1)
-        self.download_button = QPushButton(f"Download a general model (ImageNet, {general_size})")
+        size = f", {general_size}" if general_size else ""
+        self.download_button = QPushButton(f"Download a general model (ImageNet{size})")
         self.download_button.clicked.connect(self.download.emit)
         layout.addWidget(self.download_button)
         self.teach_button = QPushButton("Teach your own objects")

@@ -17,12 +17,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edgecam.capture.dataset import check_class_name
 from edgecam.errors import ConfigError, EdgecamError, ImageError
 from edgecam.teach.teacher import IMAGE_SUFFIXES
 
 #: Marks a folder these captures wrote, so a later save may replace it (and nothing else).
 MARKER = ".edgecam-captures"
-_BAD_NAME_CHARS = set('/\\:*?"<>|')
 
 
 class CapturesError(EdgecamError):
@@ -35,25 +35,6 @@ class Capture:
 
     id: int
     image: np.ndarray
-
-
-def check_class_name(name: str) -> str:
-    """``name`` stripped, if it can be a class (and so a folder) name.
-
-    Raises:
-        ConfigError: empty, a path separator or other character a folder name cannot hold,
-            or a leading dot (datasets skip hidden folders).
-    """
-    name = str(name).strip()
-    if not name:
-        raise ConfigError("a class needs a name")
-    bad = sorted(set(name) & _BAD_NAME_CHARS)
-    if bad or name.startswith("."):
-        shown = "".join(bad) or "a leading '.'"
-        raise ConfigError(
-            f"{name!r} cannot be a class name ({shown})", "use letters, digits, spaces, - or _"
-        )
-    return name
 
 
 class CaptureSet:

@@ -23,6 +23,7 @@ from edgecam.catalogue import (
     ModelStore,
     load_catalogue,
 )
+from edgecam.catalogue.progress import megabytes
 from edgecam.errors import EdgecamError
 from edgecam.gui.worker import in_thread, when_done
 
@@ -31,10 +32,6 @@ log = logging.getLogger(__name__)
 #: What the banner offers and the teach mode embeds with.
 GENERAL_MODEL = "imagenet-mobilenet-v2"
 TEACH_EMBEDDER = "embedder-mobilenet-v1"
-
-
-def megabytes(size: int) -> str:
-    return f"{size / 2**20:.1f} MB"
 
 
 def catalogue_entry(name: str) -> tuple[Entry, ModelStore] | None:

@@ -20,10 +20,11 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from edgecam.catalogue.progress import megabytes
 from edgecam.config import ClassifierOptions, Delegate
 from edgecam.gui.banner import Banner, banner_wanted
 from edgecam.gui.menus import build_menus
-from edgecam.gui.models_menu import GENERAL_MODEL, ModelsMenu
+from edgecam.gui.models_menu import GENERAL_MODEL, ModelsMenu, catalogue_entry
 from edgecam.gui.session import QtSession
 from edgecam.gui.settings import Settings
 from edgecam.gui.snapshot import write_snapshot
@@ -59,7 +60,8 @@ class MainWindow(QMainWindow):
         self.snapshot_dir = snapshot_dir
         self.setWindowTitle("edgecam")
         self.view = VideoView()
-        self.banner = Banner()
+        general = catalogue_entry(GENERAL_MODEL)
+        self.banner = Banner(megabytes(general[0].size) if general else None)
         central = QWidget()
         column = QVBoxLayout(central)
         column.setContentsMargins(0, 0, 0, 0)
