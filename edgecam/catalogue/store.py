@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import threading
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from edgecam.bundle import BUNDLE_EDGETPU_MODEL, BUNDLE_LABELS, BUNDLE_MODEL, BU
 from edgecam.bundle_spec import BundleSpec, InputSpec, OutputSpec
 from edgecam.catalogue.download import CHUNK, RETRIES, Progress, _disk_error, fetch
 from edgecam.catalogue.entries import Catalogue, CatalogueError, Entry, load_catalogue
+from edgecam.files import new_staging_dir, recover_dir, replace_dir
 
 log = logging.getLogger(__name__)
 
@@ -187,8 +187,8 @@ class ModelStore:
     ) -> Path:
         target = self.path(entry)
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            building = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=self.root))
+            recover_dir(target)
+            building = new_staging_dir(target)
         except OSError as exc:
             raise _disk_error(self.root, exc) from None
         try:
@@ -200,14 +200,7 @@ class ModelStore:
                 shutil.move(str(labels), building / BUNDLE_LABELS)
             spec = describe(entry, own, labels is not None)
             (building / BUNDLE_SPEC).write_text(spec, encoding="utf-8")
-            old = None
-            if target.exists():  # a folder cannot be replaced by a rename: move it aside
-                old = target.with_name(f".{entry.name}.old")
-                shutil.rmtree(old, ignore_errors=True)
-                target.rename(old)
-            building.rename(target)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
+            replace_dir(building, target)
         except OSError as exc:
             shutil.rmtree(building, ignore_errors=True)
             raise _disk_error(target, exc) from None

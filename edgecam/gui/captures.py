@@ -8,9 +8,7 @@ very embedding) it had when it was taken.
 from __future__ import annotations
 
 import itertools
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import numpy as np
 
 from edgecam.capture.dataset import check_class_name
 from edgecam.errors import ConfigError, EdgecamError, ImageError
+from edgecam.files import new_staging_dir, recover_dir, replace_dir
 from edgecam.teach.teacher import IMAGE_SUFFIXES
 
 #: Marks a folder these captures wrote, so a later save may replace it (and nothing else).
@@ -111,8 +110,8 @@ class CaptureSet:
         """
         target = Path(folder).expanduser()
         _check_target(target)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+        recover_dir(target)
+        staging = new_staging_dir(target)
         try:
             (staging / MARKER).write_text("captured with the edgecam window\n", encoding="utf-8")
             for name, images in self.snapshot():
@@ -122,7 +121,7 @@ class CaptureSet:
                     if not ok:
                         raise CapturesError(f"could not encode a capture of {name!r}")
                     (staging / name / f"{name}-{i:04d}.png").write_bytes(png.tobytes())
-            _swap_in(staging, target)
+            replace_dir(staging, target)
         except OSError as exc:
             shutil.rmtree(staging, ignore_errors=True)
             raise CapturesError(
@@ -192,16 +191,3 @@ def _check_target(target: Path) -> None:
             f"{target} holds other files and was not written by the window",
             "give a new or empty folder, or an earlier captures folder to replace",
         )
-
-
-def _swap_in(staging: Path, target: Path) -> None:
-    umask = os.umask(0)
-    os.umask(umask)
-    staging.chmod(0o777 & ~umask)
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        target.rename(old)
-    staging.rename(target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

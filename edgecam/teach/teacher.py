@@ -44,6 +44,7 @@ from edgecam.bundle import (
 )
 from edgecam.config import Delegate, ResizeMode, Runtime
 from edgecam.errors import ConfigError, EdgecamError, ImageError, ModelError
+from edgecam.files import new_staging_dir, recover_dir, replace_dir
 from edgecam.teach.augment import augment
 from edgecam.teach.embedder import EmbedderGraph, head_graph, read_embedder
 from edgecam.teach.head import FitConfig, Head, fit_head
@@ -565,12 +566,10 @@ class Teacher:
         if tpu_bytes is not None and self.cpu_embedder is None:
             cpu_bytes = tpu_bytes  # no CPU twin: the bundle's model is the Edge TPU one
         spec = self._bundle_spec(name, len(cpu_bytes))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+        for line in recover_dir(target):
+            log.warning("%s", line)
+        staging = new_staging_dir(target)
         try:
-            umask = os.umask(0)
-            os.umask(umask)
-            staging.chmod(0o777 & ~umask)
             extra = {BUNDLE_SPEC: spec.to_text()}
             (staging / BUNDLE_MODEL).write_bytes(cpu_bytes)
             embed_labels(staging / BUNDLE_MODEL, self.classes, extra=extra, title=name)
@@ -581,7 +580,8 @@ class Teacher:
             (staging / BUNDLE_SPEC).write_text(spec.to_text(), encoding="utf-8")
             if self.cpu_embedder is not None or not self.embedder.edgetpu:
                 self._check_export(staging / BUNDLE_MODEL)
-            _swap_in(staging, target)
+            check_bundle_target(target, TeachError)  # still: nothing else was put there
+            replace_dir(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -698,14 +698,3 @@ def _cached_loader(load):
 
 def _seed(key: str, i: int, options: TeachOptions) -> int:
     return int.from_bytes(hashlib.sha256(f"{options.seed}:{key}:{i}".encode()).digest()[:8], "big")
-
-
-def _swap_in(staging: Path, target: Path) -> None:
-    check_bundle_target(target, TeachError)
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        target.rename(old)
-    staging.rename(target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
