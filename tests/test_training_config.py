@@ -9,6 +9,13 @@ import numpy as np
 import pytest
 
 from edgecam.bundle import BundleSpec, Metrics, QualityGate
+from training.auto import (
+    FAST_BN_MOMENTUM,
+    MIN_STEPS_PER_EPOCH,
+    SMALL_ALPHA,
+    SMALL_DEPTH,
+    size_recipe,
+)
 from training.cli import build_parser
 from training.commands import _data_config, _train_config
 from training.data import IMBALANCE_THRESHOLD, DataConfig, DatasetReport, balancing_weights
@@ -44,8 +51,10 @@ def test_train_flags_map_onto_the_dataclass_defaults():
     args = _train_args("--data", "photos")
     data = _data_config(args)
     assert data == DataConfig(data="photos")
-    config = _train_config(args, data, num_classes=4)
-    assert config == TrainConfig(model=ModelSpec(num_classes=4))
+    # A large folder (10,000 images, 157 steps a pass, 3,140 steps in 20 epochs) keeps every
+    # dataclass default.
+    config, reasons = _train_config(args, data, num_classes=4, n_train=10_000)
+    assert config == TrainConfig(model=ModelSpec(num_classes=4)) and reasons == ()
     # Every flag is a config field, or one of these (whose mapping is tested below).
     flags = {a.dest for a in _subparsers()["train"]._actions} - {"help"}
     config_fields = {
@@ -55,20 +64,44 @@ def test_train_flags_map_onto_the_dataclass_defaults():
     assert flags - config_fields == others
 
 
+def test_a_small_folder_gets_the_small_recipe_and_is_told_why():
+    data = _data_config(_train_args("--data", "photos"))
+    config, reasons = _train_config(_train_args("--data", "photos"), data, 3, n_train=147)
+    assert (config.batch_size, config.steps_per_epoch) == (16, MIN_STEPS_PER_EPOCH)
+    assert (config.model.alpha, config.model.depth) == (SMALL_ALPHA, SMALL_DEPTH)
+    assert config.model.bn_momentum == FAST_BN_MOMENTUM
+    text = "\n".join(reasons)
+    assert "batch size 16" in text and f"an epoch is {MIN_STEPS_PER_EPOCH} steps" in text
+    assert "alpha 0.5 with the first 7 blocks" in text and "BatchNorm momentum 0.9" in text
+    # Flags given win, and what they fix is not explained as a choice.
+    given = _train_args(
+        "--data", "d", "--batch-size", "8", "--alpha", "1", "--steps-per-epoch", "3",
+        "--bn-momentum", "0.99",
+    )  # fmt: skip
+    config, reasons = _train_config(given, data, 3, n_train=147)
+    assert (config.batch_size, config.steps_per_epoch, config.model.alpha) == (8, 3, 1.0)
+    assert (config.model.depth, config.model.bn_momentum) == (None, 0.99) and reasons == ()
+    # A long run of a middle-sized folder keeps 0.99 (its statistics have time to settle).
+    middle = _train_args("--data", "d", "--epochs", "40")
+    config, _ = _train_config(middle, data, 3, n_train=5_000)
+    assert config.model.bn_momentum == 0.99 and config.steps_per_epoch is None
+    assert size_recipe(5_000, 20).bn_momentum == FAST_BN_MOMENTUM  # 79 x 20 = 1,580 steps
+
+
 def test_policies_live_in_the_configs():
     fashion = _data_config(_train_args("--dataset", "fashion-mnist"))
     assert (fashion.input_size, fashion.channels) == (28, 1)
     assert _data_config(_train_args("--dataset", "fashion-mnist", "--channels", "3")).channels == 3
-    transfer = _train_config(_train_args("--data", "d", "--base", "mobilenet_v2"), fashion, 3)
+    transfer, _ = _train_config(_train_args("--data", "d", "--base", "mobilenet_v2"), fashion, 3)
     assert transfer.model.alpha == TRANSFER_ALPHA and transfer.backbone_weights == "imagenet"
-    explicit = _train_config(
+    explicit, _ = _train_config(
         _train_args("--data", "d", "--base", "mobilenet_v2", "--alpha", "0.5"), fashion, 3
     )
     assert explicit.model.alpha == 0.5
     assert TrainConfig(learning_rate=0.01).fine_tune_learning_rate == pytest.approx(
         0.01 * FINE_TUNE_LR_FACTOR
     )
-    off = _train_config(_train_args("--data", "d", "--no-augment", "--zoom", "0.3"), fashion, 3)
+    off, _ = _train_config(_train_args("--data", "d", "--no-augment", "--zoom", "0.3"), fashion, 3)
     assert off.augmentation == Augmentation.none()
     with pytest.raises(TrainingError, match="alpha"):
         _train_config(_train_args("--data", "d", "--alpha", "0"), fashion, 3)  # no silent 1.0

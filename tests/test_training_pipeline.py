@@ -42,6 +42,8 @@ TRAIN_ARGS = [
     "0.25",
     "--seed",
     "1",
+    "--steps-per-epoch",
+    "3",
 ]
 
 
@@ -120,6 +122,7 @@ def test_export_each_mode_and_load_it_with_edgecam(run_dir, data_dir, tmp_path, 
     bundle = tmp_path / f"bundle-{mode}-{io}"
     proc = run_cli(
         "export",
+        "--force",  # a one-epoch model may be at chance
         "--run",
         str(run_dir),
         "--out",
@@ -176,6 +179,7 @@ def test_export_each_mode_and_load_it_with_edgecam(run_dir, data_dir, tmp_path, 
 def test_quality_gate_fails_loudly(run_dir, tmp_path):
     proc = run_cli(
         "export",
+        "--force",  # a one-epoch model may be at chance
         "--run",
         str(run_dir),
         "--out",
@@ -497,6 +501,7 @@ def test_real_edgetpu_compiler_when_installed(run_dir, tmp_path):
         pytest.skip("edgetpu_compiler is not installed (x86-64 Debian package from Coral)")
     proc = run_cli(
         "export",
+        "--force",  # a one-epoch model may be at chance
         "--run",
         str(run_dir),
         "--out",
@@ -517,6 +522,7 @@ def test_evaluate_writes_report_plots_and_metrics(run_dir, tmp_path):
     assert (
         run_cli(
             "export",
+            "--force",  # a one-epoch model may be at chance
             "--run",
             str(run_dir),
             "--out",

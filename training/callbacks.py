@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import os
 import time
 from pathlib import Path
 
 import keras
+
+from edgecam.files import atomic_write_text
+from training.faultpoints import pause
 
 
 class BestModel(keras.callbacks.Callback):
@@ -62,3 +67,144 @@ def best_logged(log_path: Path, metric: str = "val_accuracy") -> float | None:
     except (OSError, ValueError, KeyError):
         return None
     return max(values) if values else None
+
+
+class SafeBackup(keras.callbacks.Callback):
+    """The full training state (weights and optimizer) after every epoch, safe against a kill.
+
+    Keras' ``BackupAndRestore`` rewrites one file in place, so a SIGKILL during the write leaves
+    no readable backup. Here epoch N's state is written to a temporary file, then renamed to
+    ``epoch-N.weights.h5`` (a rename is atomic): the newest complete file is the state after N
+    epochs, and a kill at any moment leaves the previous one intact. The two newest are kept;
+    if the newest cannot be read (damaged on disk), the run falls back to the one before, and
+    with none readable it starts the phase again, saying so through ``log`` each time.
+    """
+
+    KEEP = 2
+
+    def __init__(
+        self, folder: Path, first_epoch: int = 0, csv_log: Path | None = None, log=print
+    ) -> None:
+        super().__init__()
+        self.folder = Path(folder)
+        self.first_epoch = first_epoch  # where the phase starts without a backup
+        self.csv_log = csv_log
+        self.log = log
+        self.restored_epoch: int | None = None  # epochs done in the state restored, if any
+
+    def writer(self) -> keras.callbacks.Callback:
+        """The callback that writes the backups: put it last, so that an epoch's backup exists
+        only once everything else (best checkpoint, CSV row) has been done for that epoch."""
+        return keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: self.save(epoch))
+
+    def backups(self) -> list[tuple[int, Path]]:
+        """``(epochs done, file)`` of the complete backups, newest first."""
+        found = []
+        for path in self.folder.glob("epoch-*.weights.h5"):
+            with contextlib.suppress(ValueError):
+                found.append((int(path.name[6:].split(".")[0]), path))
+        return sorted(found, reverse=True)
+
+    def _variables(self):
+        optimizer = self.model.optimizer
+        return list(self.model.variables) + (list(optimizer.variables) if optimizer else [])
+
+    def on_train_begin(self, logs=None):
+        # fit() reads _initial_epoch before its own argument; a model fitted twice (two phases)
+        # would otherwise start its second fit where an earlier resume put the first.
+        self.model._initial_epoch = None
+        self.restored_epoch = None
+        for stale in self.folder.glob(".tmp-*"):  # a write a kill interrupted
+            stale.unlink(missing_ok=True)
+        self._restore()
+        self._drop_logged_from(self.restored_epoch or self.first_epoch)
+
+    def _drop_logged_from(self, epoch: int) -> None:
+        """Remove the CSV rows of the epochs that will run again (a kill after an epoch's row
+        was written but before its backup)."""
+        if self.csv_log is None or not self.csv_log.exists():
+            return
+        lines = self.csv_log.read_text().splitlines(keepends=True)
+        keep = lines[:1] + [
+            line
+            for line in lines[1:]
+            if line.split(",")[0].isdigit() and int(line.split(",")[0]) < epoch
+        ]
+        if keep != lines:
+            atomic_write_text(self.csv_log, "".join(keep))
+
+    def _restore(self) -> None:
+        candidates = self.backups()
+        if not candidates:
+            return
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        before = [v.numpy() for v in self._variables()]
+        for epochs, path in candidates:
+            try:
+                self.model.load_weights(str(path))
+            except Exception as exc:  # h5py raises OSError, KeyError, ValueError on damage
+                reason = str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__
+                self.log(f"backup {path} is damaged ({reason}); trying the one before")
+                continue
+            self.model._initial_epoch = epochs
+            self.restored_epoch = epochs
+            if path != candidates[0][1]:
+                self.log(f"resumed from {path.name}: the state after epoch {epochs}")
+            return
+        for variable, value in zip(self._variables(), before, strict=True):
+            variable.assign(value)  # undo what a damaged file loaded halfway
+        self.log(f"no readable backup in {self.folder}: this phase starts again")
+
+    def save(self, epoch: int) -> None:
+        """Write the state after ``epoch`` (0-based) as ``epoch-{epoch + 1}.weights.h5``."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        done = epoch + 1
+        tmp = self.folder / f".tmp-epoch-{done:04d}.weights.h5"
+        self.model.save_weights(str(tmp), overwrite=True)
+        with tmp.open("rb+") as handle:
+            os.fsync(handle.fileno())  # on disk before the rename makes it the backup
+        pause(f"backup-written:{epoch}")
+        tmp.replace(self.folder / f"epoch-{done:04d}.weights.h5")
+        pause(f"backup-renamed:{epoch}")
+        for _, old in self.backups()[self.KEEP :]:
+            old.unlink(missing_ok=True)
+
+
+def chance_level(labels, num_classes: int) -> float:
+    """The accuracy of always answering the most common class of ``labels`` (1/n if empty)."""
+    import numpy as np
+
+    counts = np.bincount(np.asarray(labels, np.int64), minlength=num_classes)
+    return float(counts.max() / counts.sum()) if counts.sum() else 1.0 / num_classes
+
+
+class ChanceWatch(keras.callbacks.Callback):
+    """Says while training when validation accuracy is still at the level of guessing.
+
+    ``chance`` is the accuracy of always answering the most common class; ``margin`` what a
+    model must beat it by (a few validation images more). From epoch ``after`` (1-based) on, the
+    first epoch still within the margin is reported once, and recovery is reported too.
+    """
+
+    def __init__(self, chance: float, margin: float, after: int = 3, log=print) -> None:
+        super().__init__()
+        self.chance, self.margin, self.after, self.log = chance, margin, after, log
+        self.warned = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get("val_accuracy")
+        if value is None or epoch + 1 < self.after:
+            return
+        at_chance = value <= self.chance + self.margin
+        if at_chance and not self.warned:
+            self.log(
+                f"warning: validation accuracy {value:.3f} after {epoch + 1} epochs is still at "
+                f"chance level (always answering the most common class: {self.chance:.3f}, "
+                f"within {self.margin:.3f}): the model has learnt nothing yet (more images per "
+                "class, or a pretrained --base, help)"
+            )
+            self.warned = True
+        elif self.warned and not at_chance:
+            self.log(f"validation accuracy {value:.3f}: above chance level now")
+            self.warned = False

@@ -10,12 +10,27 @@ from pathlib import Path
 
 from edgecam import logs
 from edgecam.config import ResizeMode
-from edgecam.errors import ConfigError, run_command
+from edgecam.errors import EXIT_INTERRUPTED, ConfigError, run_command
 from edgecam.runtime.native import capture_native_stderr
+from training.auto import (
+    BN_SLOW_FROM_STEPS,
+    FAST_BN_MOMENTUM,
+    MIN_STEPS_PER_EPOCH,
+    SMALL_ALPHA,
+    SMALL_DEPTH,
+    SMALL_FOLDER,
+)
 from training.commands import cmd_evaluate, cmd_export, cmd_train
 from training.data import IMBALANCE_THRESHOLD, SOURCE_DEFAULTS, DataConfig
 from training.export import ExportConfig
-from training.model import ARCHITECTURES, BASES, TRANSFER_ALPHA, Augmentation, ModelSpec
+from training.model import (
+    ARCHITECTURES,
+    BASES,
+    TRANSFER_ALPHA,
+    V3_ALPHA,
+    Augmentation,
+    ModelSpec,
+)
 from training.quantize import IO_DTYPES, MODES
 from training.train import (
     DEFAULT_BACKBONE_WEIGHTS,
@@ -36,10 +51,14 @@ _EXPORT = ExportConfig()
 _FASHION = SOURCE_DEFAULTS["fashion-mnist"]
 
 
-def _data_args(p: argparse.ArgumentParser, limit_help: str) -> None:
+def _data_args(p: argparse.ArgumentParser, limit_help: str, evaluate: bool = False) -> None:
     p.add_argument(
         "--data",
-        help="image folder (one sub-folder per class), or the Fashion-MNIST IDX folder with "
+        help="a test folder, evaluated whole (one sub-folder per class, some or all of the "
+        "model's classes), or the Fashion-MNIST IDX folder with --dataset fashion-mnist "
+        "(default: the run's or the bundle's held-out test split)"
+        if evaluate
+        else "image folder (one sub-folder per class), or the Fashion-MNIST IDX folder with "
         "--dataset fashion-mnist",
     )
     p.add_argument(
@@ -47,7 +66,7 @@ def _data_args(p: argparse.ArgumentParser, limit_help: str) -> None:
     )
     p.add_argument(
         "--test-data",
-        help="a separate test folder with the same classes (default: a held-out split)",
+        help="a separate test folder with the same classes, used whole (default: a held-out split)",
     )
     p.add_argument(
         "--val-split",
@@ -78,11 +97,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--alpha",
         type=float,
-        help=f"width multiplier (default: {_default(ModelSpec, 'alpha'):g}, "
-        f"{TRANSFER_ALPHA:g} with --base)",
+        help=f"width multiplier (default: {_default(ModelSpec, 'alpha'):g}; {SMALL_ALPHA:g} "
+        f"under {SMALL_FOLDER} training images; with --base: {TRANSFER_ALPHA:g} for "
+        f"mobilenet_v2, {V3_ALPHA:g} for mobilenet_v3_*)",
     )
     p.add_argument(
-        "--depth", type=int, help="blocks (V1: 1-13) or stages (V2: 1-7) to keep (default: all)"
+        "--depth",
+        type=int,
+        help="blocks (V1: 1-13) or stages (V2: 1-7) to keep (default: all; "
+        f"{SMALL_DEPTH} under {SMALL_FOLDER} training images)",
+    )
+    p.add_argument(
+        "--bn-momentum",
+        type=float,
+        help=f"BatchNorm moving-average momentum (default: {_default(ModelSpec, 'bn_momentum')}; "
+        f"{FAST_BN_MOMENTUM} for runs under {BN_SLOW_FROM_STEPS} steps)",
     )
     p.add_argument(
         "--input-size",
@@ -110,8 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--weights",
-        choices=[DEFAULT_BACKBONE_WEIGHTS],
-        help=f"the backbone's pretrained weights (default: {DEFAULT_BACKBONE_WEIGHTS})",
+        metavar="imagenet|FILE",
+        help="the backbone's pretrained weights: imagenet (Keras' cache, else a checked "
+        "download), or a .h5 / .weights.h5 / .keras file saved from the same backbone, for "
+        f"machines without internet (default: {DEFAULT_BACKBONE_WEIGHTS})",
     )
     p.add_argument(
         "--fine-tune-epochs",
@@ -135,8 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--batch-size",
         type=int,
-        default=_default(TrainConfig, "batch_size"),
-        help="images per training step (default: %(default)s)",
+        help=f"images per training step (default: {_default(TrainConfig, 'batch_size')}; "
+        f"16 under 500 training images, 32 under {SMALL_FOLDER})",
+    )
+    p.add_argument(
+        "--steps-per-epoch",
+        type=int,
+        help="batches an epoch is made of (default: one pass over the training images, "
+        f"at least {MIN_STEPS_PER_EPOCH})",
     )
     p.add_argument(
         "--optimizer",
@@ -248,6 +285,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: %(default)s)",
     )
     p.add_argument(
+        "--force",
+        action="store_true",
+        help="export a model no better than chance, or one that answers a single class "
+        "(default: refuse it)",
+    )
+    p.add_argument(
         "--no-edgetpu",
         action="store_true",
         help="skip the Edge TPU check and compile (default: done for int8)",
@@ -269,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="run folder: its data split and training curves (default: --data/--dataset)",
     )
-    _data_args(p, "evaluate on at most N test images (default: all)")
+    _data_args(p, "evaluate on at most N test images (default: all)", evaluate=True)
     p.add_argument("--out", required=True, type=Path, help="report folder")
     return parser
 
@@ -286,7 +329,18 @@ _VERBOSITY_FLAGS = {
 }
 
 
+_EARLY_INTERRUPT = "edgecam: interrupted before any work was done"
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # while parsing or importing, before the command's own handling
+        print(_EARLY_INTERRUPT, file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     verbosity = max(
         [_VERBOSITY_FLAGS[a] for a in argv if a in _VERBOSITY_FLAGS], default=logs.NORMAL
@@ -306,13 +360,19 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return ConfigError.exit_code
-    return run_command(
-        lambda: COMMANDS[args.command](args),
-        interrupted_hint="`edgecam train ... --resume` continues the run from its last finished "
-        "epoch"
-        if args.command == "train"
-        else "",
-    )
+    except KeyboardInterrupt:  # Ctrl-C in the seconds TensorFlow takes to import
+        print(_EARLY_INTERRUPT, file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return run_command(lambda: COMMANDS[args.command](args), interrupted_hint=_HINTS[args.command])
+
+
+#: What Ctrl-C leaves behind, said on the way out.
+_HINTS = {
+    "train": "`edgecam train ... --resume` (the same flags) continues the run from its last "
+    "finished epoch",
+    "export": "the bundle at --out is as it was before; run the same export again",
+    "evaluate": "no report was written; run the evaluation again",
+}
 
 
 if __name__ == "__main__":

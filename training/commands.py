@@ -17,6 +17,32 @@ def _log(text: str) -> None:
     print(text, flush=True)
 
 
+def check_writable(folder: Path, parent_only: bool = False) -> None:
+    """Fail before any work unless ``--out`` can be written: ``folder`` is created (or, with
+    ``parent_only``, the folder it goes in) and a file is written and removed there.
+
+    Raises:
+        TrainingError: the folder is a file, or cannot be created or written.
+    """
+    import os
+    import tempfile
+
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise TrainingError(f"--out {folder} is a file", "give a folder")
+    where = folder.parent if parent_only else folder
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".edgecam-write-test-", dir=where)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise TrainingError(
+            f"cannot write to --out {folder}: {exc.strerror or exc}",
+            "choose a folder you can write to",
+        ) from None
+
+
 def _data_config(args, run_dataset: dict | None = None):
     """The data the command reads: the run's (``run_dataset``, from dataset.json or a bundle's
     model.json) with ``--data``/``--dataset`` swapped in if given, else the flags'."""
@@ -43,11 +69,28 @@ def _data_config(args, run_dataset: dict | None = None):
     )
 
 
-def _train_config(args, data, num_classes: int):
-    """``edgecam train``'s flags as a TrainConfig (the flags' defaults are the fields')."""
+def _train_config(args, data, num_classes: int, n_train: int | None = None):
+    """``edgecam train``'s flags as a TrainConfig (the flags' defaults are the fields'), and the
+    size-dependent choices (:mod:`training.auto`) for ``n_train`` images where flags are unset.
+
+    Returns:
+        (config, reasons): one line per choice the data's size made.
+    """
+    from training.auto import size_recipe
     from training.model import Augmentation, ModelSpec
     from training.train import TrainConfig
 
+    sizing = size_recipe(
+        n_train if n_train is not None else 10**9,
+        args.epochs,
+        batch_size=args.batch_size,
+        steps_per_epoch=args.steps_per_epoch,
+        alpha=args.alpha,
+        depth=args.depth,
+        bn_momentum=args.bn_momentum,
+        pretrained=bool(args.base),
+        default_batch=TrainConfig.batch_size,
+    )
     augmentation = (
         Augmentation.none()
         if args.no_augment
@@ -66,15 +109,18 @@ def _train_config(args, data, num_classes: int):
         input_size=data.input_size,
         channels=data.channels,
         num_classes=num_classes,
-        alpha=args.alpha,
-        depth=args.depth,
+        alpha=sizing.alpha,
+        depth=sizing.depth,
         dropout=args.dropout,
+        bn_momentum=sizing.bn_momentum,
     )
-    return TrainConfig(
+    one_pass = n_train is None or sizing.steps_per_epoch == -(-n_train // sizing.batch_size)
+    config = TrainConfig(
         model=model,
         augmentation=augmentation,
         epochs=args.epochs,
-        batch_size=args.batch_size,
+        batch_size=sizing.batch_size,
+        steps_per_epoch=None if one_pass else sizing.steps_per_epoch,
         optimizer=args.optimizer,
         learning_rate=args.lr,
         schedule=args.schedule,
@@ -88,15 +134,23 @@ def _train_config(args, data, num_classes: int):
         fine_tune_epochs=args.fine_tune_epochs,
         fine_tune_layers=args.fine_tune_layers,
     )
+    return config, sizing.reasons
 
 
 def cmd_train(args) -> int:
     from dataclasses import asdict
 
+    from training.callbacks import chance_level
     from training.data import balancing_weights, batched, load_splits
     from training.export import write_json
-    from training.train import train
+    from training.train import DEFAULT_BACKBONE_WEIGHTS, check_run_folder, train
 
+    check_writable(args.out)
+    check_run_folder(args.out, args.resume)
+    if args.base:
+        from training.model import weights_argument
+
+        weights_argument(args.weights or DEFAULT_BACKBONE_WEIGHTS)  # a bad path: before any work
     cfg = _data_config(args)
     _log("loading data...")
     splits = load_splits(cfg, args.out / "cache")
@@ -106,7 +160,12 @@ def cmd_train(args) -> int:
         f"split: {splits.sizes['train']} train, {splits.sizes['val']} validation, "
         f"{splits.sizes['test']} test (seed {cfg.seed})"
     )
-    config = _train_config(args, cfg, len(splits.class_names))
+    n_train = splits.sizes["train"]
+    config, reasons = _train_config(args, cfg, len(splits.class_names), n_train)
+    if reasons:
+        _log(f"sized to {n_train} training images:")
+        for reason in reasons:
+            _log(f"  {reason}")
     spec = config.model
     weights = None
     if config.balance_classes:
@@ -121,11 +180,18 @@ def cmd_train(args) -> int:
             "report": splits.report.to_dict() if splits.report else None,
         },
     )
-    steps = -(-splits.sizes["train"] // config.batch_size)
-    _log(
-        f"training {spec.arch} alpha {spec.alpha:g} on {cfg.input_size}x{cfg.input_size}x"
-        f"{cfg.channels} for up to {config.epochs} epochs ({steps} batches each)..."
+    steps = config.steps_per_epoch or -(-n_train // config.batch_size)
+    what = (
+        f"a new head on {config.base} (pretrained: {config.backbone_weights}, frozen)"
+        if config.base
+        else f"{spec.arch} alpha {spec.alpha:g}" + (f", {spec.depth} blocks" if spec.depth else "")
     )
+    _log(
+        f"training {what} on {cfg.input_size}x{cfg.input_size}x{cfg.channels} for up to "
+        f"{config.epochs} epochs ({steps} batches of {config.batch_size} each)..."
+    )
+    val_labels = splits.val_labels
+    chance = chance_level(val_labels, spec.num_classes)
     result = train(
         config,
         batched(splits.train, config.batch_size, True, cfg.seed),
@@ -134,6 +200,8 @@ def cmd_train(args) -> int:
         args.out,
         class_weight=weights,
         resume=args.resume,
+        log=_log,
+        chance=(chance, max(0.02, 1.0 / max(1, len(val_labels)))),
     )
     _log(
         f"done: {result.epochs_run} epochs in {result.seconds / 60:.1f} min, "
@@ -179,11 +247,25 @@ def _progress(label: str):
 def cmd_export(args) -> int:
     from training.data import load_splits, take_samples
     from training.evaluate import compute_metrics, predict_keras
-    from training.export import ExportConfig, ExportData, check_target, export_bundle
+    from training.export import (
+        ExportConfig,
+        ExportData,
+        chance_problem,
+        check_target,
+        export_bundle,
+    )
     from training.model import rebatch
     from training.quantize import QuantizationConfig
+    from training.train import interrupted_epochs
 
     check_target(args.out, args.run)
+    check_writable(args.out, parent_only=True)
+    done = interrupted_epochs(args.run)
+    if done is not None:
+        _log(
+            f"note: {args.run} is an interrupted run ({done} epochs finished): exporting its "
+            "best checkpoint so far; `edgecam train ... --resume` finishes it"
+        )
     quantization = QuantizationConfig.from_mode(args.mode, args.io_dtype, args.calibration_samples)
     config = ExportConfig(
         quantization=quantization,
@@ -208,6 +290,15 @@ def cmd_export(args) -> int:
     y_true, y_pred, _ = predict_keras(model, test)
     float_acc = compute_metrics(y_true, y_pred, names).accuracy
     _log(f"float model accuracy on {len(test)} test images: {float_acc:.4f}")
+    problem = chance_problem(y_true, y_pred, len(names))
+    if problem and not args.force:
+        raise TrainingError(
+            f"{args.run}'s model has learnt nothing: {problem}",
+            "train longer, on more images per class or with a pretrained --base (see "
+            "docs/TRAINING.md, 'Small folders'); --force exports it anyway",
+        )
+    if problem:
+        _log(f"warning: the model has learnt nothing ({problem}); exported as --force asks")
     recipe = json.loads((args.run / "recipe.json").read_text())
     result = export_bundle(
         rebatch(model, 1),
@@ -241,6 +332,39 @@ def cmd_export(args) -> int:
     return 0
 
 
+def _test_folder(folder, classes: list[str] | None, run_info: dict | None, limit: int | None):
+    """Every usable image of the test folder ``folder``, labelled by the model's class order
+    (``classes``; None: the folder's own): ``(samples, class names, fingerprint)``.
+
+    Raises:
+        DataError: the folder has a class the model does not know.
+    """
+    from training.data import (
+        DataConfig,
+        files_dataset,
+        folder_fingerprint,
+        scan_image_folder,
+        take_samples,
+    )
+    from training.errors import DataError
+
+    paths, labels, report = scan_image_folder(folder, min_classes=1)
+    if report.skipped:
+        _log(report.format())
+    names = list(classes or report.class_names)
+    unknown = [n for n in report.class_names if n not in names]
+    if unknown:
+        raise DataError(
+            f"{folder} has classes the model does not know: {', '.join(unknown)}",
+            f"the model's classes are {', '.join(names)}; a test folder holds some or all of them",
+        )
+    index = [names.index(n) for n in report.class_names]
+    labels = [index[y] for y in labels]
+    config = DataConfig(**run_info["config"]) if run_info else DataConfig()
+    ds = files_dataset(paths, labels, config.input_size, config.channels)
+    return take_samples(ds, limit), names, folder_fingerprint(paths, labels)
+
+
 def cmd_evaluate(args) -> int:
     from training.data import load_splits, take_samples
     from training.evaluate import (
@@ -254,15 +378,22 @@ def cmd_evaluate(args) -> int:
     )
     from training.export import write_json
 
-    run_info = None
+    check_writable(args.out)
+    run_info, classes = None, None
     if args.run:
         run_info = json.loads((args.run / DATASET_JSON).read_text())
+        classes = run_info.get("classes")
     elif args.model.is_dir() and (args.model / BUNDLE_SPEC).exists():
-        run_info = BundleSpec.load(args.model / BUNDLE_SPEC).dataset
-    cfg = _data_config(args, run_info)
-    splits = load_splits(cfg)
-    test = take_samples(splits.test, args.limit)
-    names = splits.class_names
+        spec = BundleSpec.load(args.model / BUNDLE_SPEC)
+        run_info, classes = spec.dataset, list(spec.classes or []) or None
+    folder = args.test_data or (args.data if not args.dataset else None)
+    if folder:
+        test, names, fingerprint = _test_folder(folder, classes, run_info, args.limit)
+        _log(f"test set: all {len(test)} usable images of {folder}")
+    else:
+        splits = load_splits(_data_config(args, run_info))
+        test = take_samples(splits.test, args.limit)
+        names, fingerprint = splits.class_names, splits.fingerprint
     _log(f"evaluating {args.model} on {len(test)} test images...")
     started = time.perf_counter()
     if args.model.suffix == ".keras":
@@ -290,7 +421,7 @@ def cmd_evaluate(args) -> int:
         extra={
             "model": str(args.model),
             "test images": len(test),
-            "dataset fingerprint": splits.fingerprint,
+            "dataset fingerprint": fingerprint,
             "evaluation time (s)": round(seconds, 1),
         },
         images=images,

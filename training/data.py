@@ -9,7 +9,9 @@ prefetches.
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,8 +96,54 @@ def _check_image(path: Path) -> str | None:
     return None
 
 
-def scan_image_folder(root: str | Path) -> tuple[list[str], list[int], DatasetReport]:
+def _check_distinct(root: Path, class_dirs: list[Path]) -> None:
+    """Refuse class folders that are links to the data folder (or above it) or to each other:
+    their images would be counted again, as another class."""
+    real_root = root.resolve()
+    seen: dict[Path, str] = {}
+    for folder in class_dirs:
+        real = folder.resolve()
+        if real == real_root or real in real_root.parents:
+            raise DataError(
+                f"class folder {folder} is a link to the data folder {root} itself",
+                "remove the link: each class needs a folder of its own images",
+            )
+        if real in seen:
+            raise DataError(
+                f"class folders {seen[real]} and {folder.name} are the same folder ({real})",
+                "remove the link: each class needs a folder of its own images",
+            )
+        seen[real] = folder.name
+
+
+def _walk_files(folder: Path):
+    """``(path, None)`` for each file under ``folder``, sorted, and ``(path, reason)`` for each
+    link that leads nowhere (dangling, a loop) or to a folder (not followed: it could loop)."""
+    found = []
+    for top, dirs, files in os.walk(folder):
+        for name in dirs:
+            if os.path.islink(os.path.join(top, name)):
+                found.append((Path(top, name), "link to a folder (not followed)"))
+        for name in files:
+            path = Path(top, name)
+            try:
+                path.stat()
+            except OSError as exc:
+                reason = "symlink loop" if exc.errno == errno.ELOOP else "dangling link"
+                found.append((path, f"{reason} (its target cannot be read)"))
+                continue
+            if path.is_file():
+                found.append((path, None))
+    return sorted(found)
+
+
+def scan_image_folder(
+    root: str | Path, min_classes: int = 2
+) -> tuple[list[str], list[int], DatasetReport]:
     """List the usable images of ``root/<class>/*`` with their class index.
+
+    Args:
+        min_classes: class folders needed (a test folder may hold a single class).
 
     Returns:
         (paths, labels, report); class index = position in sorted folder names.
@@ -115,15 +163,19 @@ def scan_image_folder(root: str | Path) -> tuple[list[str], list[int], DatasetRe
             f"{root} has no class sub-folders",
             "put each class's images in its own sub-folder: DIR/cat/*.jpg, DIR/dog/*.jpg",
         )
-    if len(class_dirs) == 1:
+    if len(class_dirs) < min_classes:
         raise DataError(
             f"{root} has a single class ({class_dirs[0].name})",
             "a classifier needs at least two class folders",
         )
+    _check_distinct(root, class_dirs)
     paths, labels, skipped = [], [], []
     counts: Counter[str] = Counter()
     for index, folder in enumerate(class_dirs):
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        for path, link_problem in _walk_files(folder):
+            if link_problem:
+                skipped.append((str(path), link_problem))
+                continue
             if path.suffix.lower() not in IMAGE_EXTENSIONS:
                 skipped.append((str(path), f"not an image file ({path.suffix or 'no extension'})"))
                 continue
@@ -200,9 +252,10 @@ def files_dataset(paths, labels, size: int, channels: int, cache: str | Path | N
     import tensorflow as tf
 
     def load(path, label):
-        image = tf.io.decode_image(
-            tf.io.read_file(path), channels=channels, expand_animations=False
-        )
+        # Decoded as RGB and then made gray: GIF decoding cannot give one channel.
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        if channels == 1:
+            image = tf.image.rgb_to_grayscale(image)
         image = tf.image.resize(image, (size, size), antialias=True)
         image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
         image.set_shape((size, size, channels))
@@ -281,6 +334,7 @@ class Splits:
     sizes: dict[str, int]
     fingerprint: str
     report: DatasetReport | None = None
+    val_labels: np.ndarray | None = None
 
 
 def _limit(idx: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
@@ -314,6 +368,7 @@ def load_splits(cfg: DataConfig, cache_dir: Path | None = None) -> Splits:
             y[train_idx],
             {"train": len(train_idx), "val": len(val_idx), "test": len(y_test)},
             fp,
+            val_labels=y[val_idx],
         )
     if cfg.source != "folder":
         raise DataError(
@@ -370,6 +425,7 @@ def load_splits(cfg: DataConfig, cache_dir: Path | None = None) -> Splits:
         {"train": len(train_idx), "val": len(val_idx), "test": n_test},
         fp,
         report,
+        labels_arr[val_idx],
     )
 
 

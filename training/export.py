@@ -4,9 +4,10 @@
 check the dtypes, evaluate the TFLite model through edgecam, check and compile for the Edge TPU
 (int8), apply the quality gate, write ``model.json`` (a :class:`~edgecam.bundle.BundleSpec`).
 
-The bundle is assembled in a staging folder beside the target and swapped in with renames, so
-an interrupted export never leaves a half-written bundle (the old one stays until the new one is
-complete).
+The bundle is assembled in a staging folder beside the target and swapped in atomically (or with
+two renames that the next export completes), so an interrupted or killed export never leaves a
+half-written bundle and never leaves ``--out`` without one (the old one stays until the new one
+is complete).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -40,6 +42,7 @@ from edgecam.config import ResizeMode
 from edgecam.files import atomic_write_text
 from edgecam.labels import embed_labels
 from training.errors import TrainingError
+from training.faultpoints import pause
 from training.quantize import QuantizationConfig, check_dtypes, convert
 
 Log = Callable[[str], None]
@@ -210,33 +213,143 @@ def quality_gate(metrics: Metrics, max_drop: float) -> QualityGate:
     return QualityGate(max_drop_points=max_drop, passed=drop is None or drop <= max_drop)
 
 
+def chance_problem(y_true, y_pred, num_classes: int) -> str | None:
+    """Why a model's test predictions show it learnt nothing, or None if they don't.
+
+    No better than chance: the accuracy is at most that of always answering the test set's most
+    common class. A single class: every test image gets the same answer.
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if len(np.unique(y_true)) < 2 or num_classes < 2:
+        return None  # a test set of one class cannot tell a model from a constant
+    if len(np.unique(y_pred)) == 1:
+        return f"it answers class {int(y_pred[0])} for every one of the {y_true.size} test images"
+    accuracy = float((y_true == y_pred).mean())
+    chance = float(np.bincount(y_true, minlength=num_classes).max() / y_true.size)
+    if accuracy <= chance:
+        return (
+            f"its test accuracy {accuracy:.4f} is no better than always answering the most "
+            f"common class ({chance:.4f})"
+        )
+    return None
+
+
 # -- the staging folder ------------------------------------------------------------------------
+
+#: Folders an export keeps beside ``--out`` while it works: ``.NAME.staging-PID-*`` (the new
+#: bundle being written, TensorFlow's temporary files inside it) and ``.NAME.old-PID`` (the
+#: previous bundle during a swap without an atomic exchange).
+_STAGING, _OLD = "staging", "old"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # another user's process, or a number no process can have
+    return True
+
+
+def _leftovers(target: Path) -> list[tuple[str, Path]]:
+    """``(kind, folder)`` left beside ``target`` by exports whose process is gone."""
+    found = []
+    for kind in (_OLD, _STAGING):
+        for path in target.parent.glob(f".{target.name}.{kind}-*"):
+            pid = path.name[len(f".{target.name}.{kind}-") :].split("-")[0]
+            if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+                found.append((kind, path))
+    return found
+
+
+def recover_interrupted(target: Path, log: Log = print) -> None:
+    """Undo what a killed export left beside ``target``.
+
+    A kill between the two renames of a swap leaves no folder at ``target`` and the previous
+    bundle in ``.NAME.old-PID``: it is renamed back. Staging folders (a half-made bundle and
+    TensorFlow's temporary files) and other old copies are removed.
+    """
+    target = Path(target)
+    if not target.parent.is_dir():
+        return
+    for kind, path in _leftovers(target):
+        if kind == _OLD and not target.exists():
+            path.rename(target)
+            log(f"restored the bundle {target} that an interrupted export had moved aside")
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+            log(f"removed {path.name}, left beside {target} by an interrupted export")
 
 
 @contextlib.contextmanager
 def _staging_folder(target: Path) -> Iterator[Path]:
-    """A fresh folder beside ``target``, removed again unless it was swapped in."""
+    """A fresh folder beside ``target``, removed again unless it was swapped in.
+
+    TensorFlow's converter writes a SavedModel into the temporary folder: it goes into
+    ``staging/.tmp`` (and so away with the staging folder) instead of /tmp, where a killed
+    export would leave it for good.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+    staging = Path(
+        tempfile.mkdtemp(prefix=f".{target.name}.{_STAGING}-{os.getpid()}-", dir=target.parent)
+    )
     umask = os.umask(0)
     os.umask(umask)
     staging.chmod(0o777 & ~umask)  # mkdtemp makes it private; a bundle is an ordinary folder
+    work = staging / ".tmp"
+    work.mkdir()
+    saved = tempfile.tempdir, os.environ.get("TMPDIR")
+    tempfile.tempdir = str(work)
+    os.environ["TMPDIR"] = str(work)
     try:
         yield staging
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    finally:
+        tempfile.tempdir = saved[0]
+        if saved[1] is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved[1]
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux renameat2 RENAME_EXCHANGE); False where the
+    system cannot."""
+    if sys.platform != "linux" or os.environ.get("EDGECAM_TEST_NO_EXCHANGE"):
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    result = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    return result == 0
 
 
 def _swap_in(staging: Path, target: Path) -> None:
-    """Replace ``target`` by ``staging`` with renames only."""
+    """Replace ``target`` by ``staging`` so that a bundle is at ``target`` at every moment.
+
+    With an atomic exchange the two folders trade places in one step; elsewhere two renames,
+    and a kill between them is undone by :func:`recover_interrupted` on the next export.
+    """
     check_target(target)
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    shutil.rmtree(staging / ".tmp", ignore_errors=True)
+    pause("export-swap")
+    if not target.exists():
+        staging.rename(target)
+    elif _exchange(staging, target):
+        shutil.rmtree(staging, ignore_errors=True)  # it holds the previous bundle now
+    else:
+        old = target.with_name(f".{target.name}.{_OLD}-{os.getpid()}")
         target.rename(old)
-    staging.rename(target)
-    if old is not None:
+        pause("export-between-renames")
+        staging.rename(target)
         shutil.rmtree(old, ignore_errors=True)
 
 
@@ -267,6 +380,7 @@ def export_bundle(
     config = config or ExportConfig()
     data = data or ExportData()
     target = Path(target)
+    recover_interrupted(target, log)
     check_target(target)
     with _staging_folder(target) as staging:
         model_path = staging / BUNDLE_MODEL

@@ -7,11 +7,18 @@ model's input is the pixel itself and ``model.json`` says ``mean 0, std 1``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from training.errors import TrainingError
 
 ARCHITECTURES = ("mobilenet_v1", "mobilenet_v2")
-BASES = ("mobilenet_v2",)  # pretrained keras.applications backbones for transfer learning
+#: Pretrained keras.applications backbones for transfer learning: --base NAME -> class name.
+BACKBONES = {
+    "mobilenet_v2": "MobileNetV2",
+    "mobilenet_v3_small": "MobileNetV3Small",
+    "mobilenet_v3_large": "MobileNetV3Large",
+}
+BASES = tuple(BACKBONES)
 # (output channels at alpha 1, stride) of the 13 depthwise-separable blocks of MobileNetV1.
 V1_BLOCKS = [
     (64, 1),
@@ -42,8 +49,13 @@ V2_STAGES = [
 
 #: Width multiplier of a pretrained ``--base`` when ``--alpha`` is not given: 0.35 is the
 #: narrowest MobileNetV2 with published ImageNet weights, the fastest on a CPU, a Pi or an Edge
-#: TPU, and a frozen backbone's features transfer well at that width.
+#: TPU, and a frozen backbone's features transfer well at that width. MobileNetV3 has ImageNet
+#: weights at 0.75 and 1.0 only; 1.0 is its standard.
 TRANSFER_ALPHA = 0.35
+TRANSFER_ALPHAS = {"mobilenet_v2": TRANSFER_ALPHA}
+V3_ALPHA = 1.0
+#: Weights files ``--weights`` takes besides ``imagenet`` (Keras' own downloads are .h5).
+WEIGHT_FILE_SUFFIXES = (".h5", ".keras")
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,9 @@ class ModelSpec:
     alpha: float = 1.0
     depth: int | None = None  # V1: blocks to keep (1-13); V2: stages to keep (1-7)
     dropout: float = 0.2
+    #: BatchNormalization's moving-average momentum: Keras' 0.99 needs some hundreds of steps
+    #: before its inference-time statistics mean anything (see :func:`training.auto`).
+    bn_momentum: float = 0.99
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
@@ -71,6 +86,8 @@ class ModelSpec:
             raise TrainingError(f"input size must be at least 16, got {self.input_size}")
         if not 0 <= self.dropout < 1:
             raise TrainingError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not 0 < self.bn_momentum < 1:
+            raise TrainingError(f"BatchNorm momentum must be in (0, 1), got {self.bn_momentum}")
 
     @classmethod
     def create(cls, base: str | None = None, **values) -> ModelSpec:
@@ -78,7 +95,7 @@ class ModelSpec:
         :data:`TRANSFER_ALPHA` for a pretrained ``base``."""
         values = {k: v for k, v in values.items() if v is not None}
         if base:
-            values.setdefault("alpha", TRANSFER_ALPHA)
+            values.setdefault("alpha", TRANSFER_ALPHAS.get(base, V3_ALPHA))
         return cls(**values)
 
 
@@ -93,14 +110,20 @@ def _stem_stride(input_size: int) -> int:
     return 2 if input_size >= 64 else 1
 
 
-def _conv_bn(x, filters: int, kernel: int, stride: int, name: str, act: bool = True):
+def _bn(x, name: str, spec: ModelSpec):
+    from keras import layers
+
+    return layers.BatchNormalization(momentum=spec.bn_momentum, name=name)(x)
+
+
+def _conv_bn(x, filters: int, kernel: int, stride: int, name: str, spec: ModelSpec, act=True):
     import keras
     from keras import layers
 
     x = layers.Conv2D(
         filters, kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_conv"
     )(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = _bn(x, f"{name}_bn", spec)
     return layers.ReLU(6.0, name=f"{name}_relu")(x) if act else keras.layers.Identity()(x)
 
 
@@ -108,16 +131,16 @@ def _v1_features(x, spec: ModelSpec):
     from keras import layers
 
     size = spec.input_size // _stem_stride(spec.input_size)
-    x = _conv_bn(x, _divisible(32 * spec.alpha), 3, _stem_stride(spec.input_size), "stem")
+    x = _conv_bn(x, _divisible(32 * spec.alpha), 3, _stem_stride(spec.input_size), "stem", spec)
     for i, (filters, stride) in enumerate(V1_BLOCKS[: spec.depth or len(V1_BLOCKS)]):
         stride = stride if size >= 4 else 1  # never shrink below 2x2
         size = -(-size // stride)
         x = layers.DepthwiseConv2D(
             3, strides=stride, padding="same", use_bias=False, name=f"block{i}_dw"
         )(x)
-        x = layers.BatchNormalization(name=f"block{i}_dw_bn")(x)
+        x = _bn(x, f"block{i}_dw_bn", spec)
         x = layers.ReLU(6.0, name=f"block{i}_dw_relu")(x)
-        x = _conv_bn(x, _divisible(filters * spec.alpha), 1, 1, f"block{i}_pw")
+        x = _conv_bn(x, _divisible(filters * spec.alpha), 1, 1, f"block{i}_pw", spec)
     return x
 
 
@@ -125,7 +148,7 @@ def _v2_features(x, spec: ModelSpec):
     from keras import layers
 
     size = spec.input_size // _stem_stride(spec.input_size)
-    x = _conv_bn(x, _divisible(32 * spec.alpha), 3, _stem_stride(spec.input_size), "stem")
+    x = _conv_bn(x, _divisible(32 * spec.alpha), 3, _stem_stride(spec.input_size), "stem", spec)
     block = 0
     for expansion, filters, repeats, first_stride in V2_STAGES[: spec.depth or len(V2_STAGES)]:
         out_channels = _divisible(filters * spec.alpha)
@@ -136,19 +159,19 @@ def _v2_features(x, spec: ModelSpec):
             in_channels = x.shape[-1]
             y = x
             if expansion != 1:
-                y = _conv_bn(y, in_channels * expansion, 1, 1, f"{name}_expand")
+                y = _conv_bn(y, in_channels * expansion, 1, 1, f"{name}_expand", spec)
             y = layers.DepthwiseConv2D(
                 3, strides=stride, padding="same", use_bias=False, name=f"{name}_dw"
             )(y)
-            y = layers.BatchNormalization(name=f"{name}_dw_bn")(y)
+            y = _bn(y, f"{name}_dw_bn", spec)
             y = layers.ReLU(6.0, name=f"{name}_dw_relu")(y)
-            y = _conv_bn(y, out_channels, 1, 1, f"{name}_project", act=False)
+            y = _conv_bn(y, out_channels, 1, 1, f"{name}_project", spec, act=False)
             if stride == 1 and in_channels == out_channels:
                 y = layers.Add(name=f"{name}_add")([x, y])
             x = y
             block += 1
     last = _divisible(1280 * max(1.0, spec.alpha)) if spec.depth is None else x.shape[-1] * 4
-    return _conv_bn(x, last, 1, 1, "head")
+    return _conv_bn(x, last, 1, 1, "head", spec)
 
 
 def build_model(spec: ModelSpec, batch_size: int | None = None):
@@ -173,36 +196,74 @@ def build_model(spec: ModelSpec, batch_size: int | None = None):
     return keras.Model(inputs, outputs, name=f"{spec.arch}_{spec.alpha:g}_{spec.input_size}")
 
 
+def weights_argument(weights: str) -> str:
+    """``imagenet``, or the path of an existing weights file (keras.applications loads both).
+
+    Raises:
+        TrainingError: not ``imagenet`` and not a readable .h5 / .weights.h5 / .keras file.
+    """
+    if weights == "imagenet":
+        return weights
+    path = Path(weights).expanduser()
+    if not path.name.endswith(WEIGHT_FILE_SUFFIXES):
+        raise TrainingError(
+            f"--weights {weights}: neither imagenet nor a weights file",
+            "give --weights imagenet, or a FILE.h5, FILE.weights.h5 or FILE.keras",
+        )
+    if not path.is_file():
+        raise TrainingError(f"--weights file not found: {path}", "check the path")
+    return str(path)
+
+
 def build_transfer_model(base: str, weights: str, spec: ModelSpec, batch_size: int | None = None):
-    """A keras.applications backbone (frozen) with a new head; needs the weights file.
+    """A keras.applications backbone (frozen) with a new head.
+
+    ``weights``: ``imagenet`` (Keras' cache in ~/.keras/models, else a download that Keras
+    checks against its hash) or a weights file saved from the same backbone (alpha, input size)
+    for machines without internet.
 
     Returns:
         (model, backbone) so training can unfreeze the backbone's top blocks later.
 
     Raises:
-        TrainingError: the weights are not available (offline and not in ~/.keras/models).
+        TrainingError: the weights are not available (offline and not in ~/.keras/models), or
+            the file does not fit the backbone.
     """
     import keras
     from keras import layers
 
-    if base not in BASES or spec.channels != 3:
-        raise TrainingError("transfer learning supports --base mobilenet_v2 with 3 channels")
+    if base not in BACKBONES or spec.channels != 3:
+        raise TrainingError(
+            f"transfer learning needs --base one of {', '.join(BASES)} and 3 channels"
+        )
+    source = weights_argument(weights)
+    name = BACKBONES[base]
+    options = {} if base == "mobilenet_v2" else {"include_preprocessing": False}
     try:
-        backbone = keras.applications.MobileNetV2(
+        backbone = getattr(keras.applications, name)(
             input_shape=(spec.input_size, spec.input_size, 3),
             alpha=spec.alpha,
             include_top=False,
-            weights=weights,
+            weights=source,
+            **options,
         )
     except Exception as exc:
+        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        if source != "imagenet":
+            raise TrainingError(
+                f"--weights {source} does not fit {name} (alpha {spec.alpha:g}, "
+                f"{spec.input_size} px): {reason}",
+                "save the weights from the same backbone, alpha and --input-size",
+            ) from None
         raise TrainingError(
-            f"the {weights} weights for MobileNetV2 (alpha {spec.alpha:g}, {spec.input_size} px) "
-            f"are not available ({str(exc).splitlines()[0][:120]})",
-            "connect to the internet once, or copy the .h5 file into ~/.keras/models/; "
-            "or train from scratch without --weights",
+            f"the imagenet weights for {name} (alpha {spec.alpha:g}, {spec.input_size} px) "
+            f"are not available ({reason})",
+            "connect to the internet once, or copy the .h5 file into ~/.keras/models/, or give "
+            "--weights FILE; or train from scratch without --base",
         ) from None
     backbone.trainable = False
     inputs = keras.Input((spec.input_size, spec.input_size, 3), batch_size=batch_size, name="image")
+    # Every keras.applications MobileNet here takes [-1, 1] (V3 with its own rescaling off).
     x = layers.Rescaling(1 / 127.5, offset=-1.0, name="rescale")(inputs)
     x = backbone(x, training=False)
     x = layers.GlobalAveragePooling2D(name="pool")(x)

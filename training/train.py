@@ -4,9 +4,10 @@ Phase ``head`` trains the model (with a pretrained base: only the new head); pha
 ``fine_tune`` (``--base`` with ``--fine-tune-epochs``) then also trains the backbone's top
 layers, at a lower learning rate, continuing the epoch count.
 
-Best checkpoint (``best.keras``), early stopping, a CSV log, a fixed seed, and resume: Keras'
-``BackupAndRestore`` saves the full state (weights, optimizer, epoch) at the end of every epoch
-into ``backup/<phase>/``, so Ctrl-C or a crash loses at most the epoch in progress and
+Best checkpoint (``best.keras``), early stopping, a CSV log, a fixed seed, and resume:
+:class:`~training.callbacks.SafeBackup` saves the full state (weights, optimizer, epoch) at the
+end of every epoch into ``backup/<phase>/``, written aside and renamed, so Ctrl-C, a crash or a
+SIGKILL loses at most the epoch in progress and
 ``--resume`` carries on from there, in the phase it was in: when the fine-tune phase starts it
 writes ``backup/phase.json`` and the weights it starts from, so a resume skips the head phase.
 """
@@ -60,6 +61,9 @@ class TrainConfig:
     augmentation: Augmentation = field(default_factory=Augmentation)
     epochs: int = 20
     batch_size: int = 64
+    #: Batches an epoch is made of; None: one pass over the training images (``edgecam train``
+    #: sets it on small folders, see training.auto).
+    steps_per_epoch: int | None = None
     optimizer: str = "adam"  # adam | sgd
     learning_rate: float = 1e-3
     schedule: str = "cosine"  # cosine | constant
@@ -68,14 +72,14 @@ class TrainConfig:
     patience: int = 5  # early stopping on val_accuracy; 0 = off
     seed: int = DEFAULT_SEED
     strategy: str = "default"  # default | mirrored
-    base: str | None = None  # transfer learning backbone (mobilenet_v2)
+    base: str | None = None  # transfer learning backbone (training.model.BASES)
     weights: str | None = None  # the backbone's pretraining; None: DEFAULT_BACKBONE_WEIGHTS
     fine_tune_epochs: int = 0  # epochs of the fine-tune phase (with a base only)
     fine_tune_layers: int = 30  # backbone layers (from the top) the fine-tune phase trains
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1:
-            raise TrainingError("epochs and batch size must be at least 1")
+        if self.epochs < 1 or self.batch_size < 1 or (self.steps_per_epoch or 1) < 1:
+            raise TrainingError("epochs, batch size and steps per epoch must be at least 1")
         if self.optimizer not in OPTIMIZERS:
             raise TrainingError(f"unknown optimizer '{self.optimizer}'", "use adam or sgd")
         if self.schedule not in SCHEDULES:
@@ -186,6 +190,34 @@ def _read_marker(backup: Path) -> dict | None:
         ) from None
 
 
+def check_run_folder(out_dir: Path, resume: bool) -> None:
+    """Refuse to start over an interrupted run, or to resume where there is none.
+
+    Raises:
+        TrainingError: ``out_dir`` holds an interrupted run and ``resume`` is False, or
+            ``resume`` is True and there is nothing to resume.
+    """
+    backup = out_dir / BACKUP
+    if backup.exists() and not resume:
+        raise TrainingError(
+            f"{out_dir} holds an interrupted run",
+            "pass --resume to continue it, or choose another --out folder",
+        )
+    if resume and not backup.exists():
+        raise TrainingError(f"nothing to resume in {out_dir}", "start without --resume")
+
+
+def interrupted_epochs(out_dir: Path) -> int | None:
+    """Epochs an interrupted run in ``out_dir`` had finished (from its log), or None if the run
+    is not interrupted."""
+    if not (out_dir / BACKUP).exists():
+        return None
+    try:
+        return max(0, len((out_dir / LOG).read_text().splitlines()) - 1)
+    except OSError:
+        return 0
+
+
 def train(
     config: TrainConfig,
     train_ds,
@@ -195,11 +227,15 @@ def train(
     class_weight: dict[int, float] | None = None,
     resume: bool = False,
     extra_callbacks: list | None = None,
+    log=print,
+    chance: tuple[float, float] | None = None,
 ) -> TrainResult:
     """Train on batched ``(uint8 image, int label)`` datasets; write checkpoints into ``out_dir``.
 
     Runs the head phase, then (a ``base`` with ``fine_tune_epochs``) the fine-tune phase, which
     continues the epoch count. ``resume`` continues an interrupted run in the phase it was in.
+    ``chance``: (chance-level accuracy, margin) for a warning while validation accuracy stays
+    there (:class:`~training.callbacks.ChanceWatch`); ``log``: where progress lines go.
 
     Raises:
         TrainingError: ``out_dir`` holds an interrupted run and ``resume`` is False, or
@@ -207,17 +243,17 @@ def train(
     """
     import keras
 
-    from training.callbacks import BestModel, Throughput, best_logged
+    from training.callbacks import (
+        BestModel,
+        ChanceWatch,
+        SafeBackup,
+        Throughput,
+        best_logged,
+    )
 
     out_dir.mkdir(parents=True, exist_ok=True)
     backup = out_dir / BACKUP
-    if backup.exists() and not resume:
-        raise TrainingError(
-            f"{out_dir} holds an interrupted run",
-            "pass --resume to continue it, or choose another --out folder",
-        )
-    if resume and not backup.exists():
-        raise TrainingError(f"nothing to resume in {out_dir}", "start without --resume")
+    check_run_folder(out_dir, resume)
     marker = _read_marker(backup) if resume else None
     if marker is not None and not (config.base and config.fine_tune_epochs):
         raise TrainingError(
@@ -240,41 +276,49 @@ def train(
 
     throughput = Throughput(config.batch_size)
     best = BestModel(model, out_dir / BEST, best_logged(out_dir / LOG) if resume else None)
+    if chance is not None:
+        extra_callbacks = [ChanceWatch(*chance, log=log), *(extra_callbacks or [])]
     shared = [
         best,
         keras.callbacks.CSVLogger(str(out_dir / LOG), append=True),
         throughput,
-        *(extra_callbacks or []),
     ]
-    train_data = _one_hot(train_ds, spec.num_classes)
+    # Repeated: an epoch is ``steps_per_epoch`` batches, which on a small folder is more than
+    # one pass over it (see training.auto).
+    train_data = _one_hot(train_ds.repeat(), spec.num_classes)
     val_data = _one_hot(val_ds, spec.num_classes)
 
     def fit(phase: Phase) -> PhaseResult:
         with strategy.scope():
             _compile(trainable, config, steps_per_epoch, phase.length, phase.learning_rate)
-        callbacks = [
-            # First, so that every later callback sees the restored state.
-            keras.callbacks.BackupAndRestore(
-                str(backup / phase.name), save_freq="epoch", delete_checkpoint=False
-            ),
-            *shared,
-        ]
+        state = SafeBackup(backup / phase.name, phase.initial_epoch, out_dir / LOG, log=log)
+        # First, so that every later callback sees the restored state; its writer last.
+        callbacks = [state, *shared]
+        stopper = None
         if config.patience:
-            callbacks.append(
-                keras.callbacks.EarlyStopping(
-                    monitor="val_accuracy", patience=config.patience, restore_best_weights=False
-                )
+            stopper = keras.callbacks.EarlyStopping(
+                monitor="val_accuracy", patience=config.patience, restore_best_weights=False
             )
+            callbacks.append(stopper)
+        # The caller's callbacks see each epoch once its backup exists.
+        callbacks += [state.writer(), *(extra_callbacks or [])]
         history = trainable.fit(
             train_data,
             validation_data=val_data,
             initial_epoch=phase.initial_epoch,
             epochs=phase.epochs,
+            steps_per_epoch=steps_per_epoch,
             class_weight=class_weight,
             callbacks=callbacks,
             verbose=1 if sys.stdout.isatty() else 2,
             shuffle=False,  # the tf.data pipeline shuffles
         )
+        if stopper is not None and stopper.stopped_epoch > 0:
+            log(
+                f"stopped at epoch {stopper.stopped_epoch + 1} of {phase.epochs}: validation "
+                f"accuracy did not improve for {config.patience} "
+                f"epoch{'s' if config.patience > 1 else ''}"
+            )
         return PhaseResult(phase.name, tuple(history.epoch))
 
     started = time.perf_counter()
@@ -292,14 +336,23 @@ def train(
         _unfreeze_top(backbone, config.fine_tune_layers)
         if marker is None:
             backup.mkdir(exist_ok=True)
-            trainable.save_weights(str(backup / FINE_TUNE_START))
+            tmp = backup / f".tmp-{FINE_TUNE_START}"
+            trainable.save_weights(str(tmp))
+            tmp.replace(backup / FINE_TUNE_START)  # complete before the marker points at it
             atomic_write_text(
                 backup / PHASE_MARKER,
                 json.dumps({"phase": FINE_TUNE, "initial_epoch": head_end}) + "\n",
             )
         else:
             # Resumed: start where the phase started; its own backup, if any, is newer.
-            trainable.load_weights(str(backup / FINE_TUNE_START))
+            try:
+                trainable.load_weights(str(backup / FINE_TUNE_START))
+            except Exception as exc:
+                raise TrainingError(
+                    f"{backup / FINE_TUNE_START} is damaged ({str(exc).splitlines()[0][:100]})",
+                    f"delete {backup / PHASE_MARKER} to redo the fine-tune phase from the head "
+                    "phase's last backup, or train again into a new --out folder",
+                ) from None
         phases.append(fit(fine))
     shutil.rmtree(backup, ignore_errors=True)
 
