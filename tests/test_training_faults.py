@@ -104,6 +104,23 @@ def test_sigkill_around_a_backup_write_then_resume(data_dir, tmp_path, point):
     assert not (run / "backup").exists() and (run / "best.keras").exists()
 
 
+def test_sigkill_the_moment_a_backup_is_being_written(data_dir, tmp_path):
+    """No hook: killed as soon as the temporary file of the second backup shows, wherever the
+    write is then (mid-write, or already renamed)."""
+    run = tmp_path / "run"
+    proc = _start(*_train(data_dir, run, 6))
+    head, deadline = run / "backup" / "head", time.monotonic() + 240
+    while not (head.exists() and list(head.glob(".tmp-epoch-0002*"))):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1][-3000:]
+        time.sleep(0.001)
+    proc.kill()
+    proc.communicate(timeout=30)
+    resumed = run_cli(*_train(data_dir, run, 6), "--resume", timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Traceback" not in resumed.stderr and "damaged" not in resumed.stdout
+    assert _logged_epochs(run) == [0, 1, 2, 3, 4, 5]  # each epoch once, none lost
+
+
 def test_a_damaged_backup_falls_back_to_the_one_before(data_dir, tmp_path):
     run, marker = tmp_path / "run", tmp_path / "marker"
     _kill_at(_start(*_train(data_dir, run, 4), pause="backup-renamed:1", marker=marker), marker)

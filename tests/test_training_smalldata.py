@@ -59,33 +59,6 @@ def test_chance_watch_says_so_once_and_when_it_recovers():
     assert lines[1] == "validation accuracy 0.800: above chance level now"
 
 
-def _single_class_run(data_dir, tmp_path):
-    """A real run folder whose best.keras answers class 0 for every image."""
-    run = tmp_path / "run"
-    proc = run_cli(
-        "train", "--data", str(data_dir), "--out", str(run), "--epochs", "1", *TINY, timeout=300
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    model = keras.models.load_model(run / "best.keras")
-    dense = model.get_layer("predictions")
-    kernel, _ = dense.get_weights()
-    dense.set_weights([np.zeros_like(kernel), np.array([10.0, 0.0, 0.0], np.float32)])
-    model.save(run / "best.keras")
-    return run
-
-
-def test_export_refuses_a_model_that_learnt_nothing_unless_forced(data_dir, tmp_path):
-    run = _single_class_run(data_dir, tmp_path)
-    args = ["export", "--run", str(run), "--mode", "float32", "--no-edgetpu"]
-    proc = run_cli(*args, "--out", str(tmp_path / "b"), timeout=300)
-    assert_one_line_error(proc, "has learnt nothing", "answers class 0 for every one", "--force")
-    assert not (tmp_path / "b").exists()
-    proc = run_cli(*args, "--out", str(tmp_path / "b"), "--force", timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "warning: the model has learnt nothing" in proc.stdout
-    assert (tmp_path / "b" / "model.tflite").exists()
-
-
 @pytest.fixture(scope="module")
 def run_dir(data_dir, tmp_path_factory):
     run = tmp_path_factory.mktemp("run")
@@ -96,6 +69,30 @@ def run_dir(data_dir, tmp_path_factory):
     assert proc.returncode == 0, proc.stderr[-3000:]
     run.joinpath("train.out").write_text(proc.stdout)
     return run
+
+
+def _single_class_run(run_dir, tmp_path):
+    """A copy of a real run folder whose best.keras answers class 0 for every image."""
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    model = keras.models.load_model(run / "best.keras")
+    dense = model.get_layer("predictions")
+    kernel, _ = dense.get_weights()
+    dense.set_weights([np.zeros_like(kernel), np.array([10.0, 0.0, 0.0], np.float32)])
+    model.save(run / "best.keras")
+    return run
+
+
+def test_export_refuses_a_model_that_learnt_nothing_unless_forced(run_dir, tmp_path):
+    run = _single_class_run(run_dir, tmp_path)
+    args = ["export", "--run", str(run), "--mode", "float32", "--no-edgetpu"]
+    proc = run_cli(*args, "--out", str(tmp_path / "b"), timeout=300)
+    assert_one_line_error(proc, "has learnt nothing", "answers class 0 for every one", "--force")
+    assert not (tmp_path / "b").exists()
+    proc = run_cli(*args, "--out", str(tmp_path / "b"), "--force", timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "warning: the model has learnt nothing" in proc.stdout
+    assert (tmp_path / "b" / "model.tflite").exists()
 
 
 def test_an_early_stop_is_announced(run_dir):
@@ -127,6 +124,13 @@ def test_evaluate_takes_a_test_folder_whole(run_dir, data_dir, tmp_path):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads((tmp_path / "r2" / "metrics.json").read_text())["num_samples"] == 24
+    # The checkpoint alone, without its run: images sized to the checkpoint's own input.
+    proc = run_cli(
+        "evaluate", "--model", model, "--data", str(data_dir), "--out", str(tmp_path / "r3"),
+        timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((tmp_path / "r3" / "metrics.json").read_text())["num_samples"] == 24
     # A class the model does not know is one clear line.
     make_folder(test, {"zebra": 2}, size=30)
     proc = run_cli(

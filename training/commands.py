@@ -142,18 +142,24 @@ def cmd_train(args) -> int:
 
     from training.callbacks import chance_level
     from training.data import balancing_weights, batched, load_splits
+    from training.distribute import make_strategy, own_folder
     from training.export import write_json
     from training.train import DEFAULT_BACKBONE_WEIGHTS, check_run_folder, train
 
     check_writable(args.out)
-    check_run_folder(args.out, args.resume)
+    # First: MultiWorkerMirroredStrategy must exist before any other TensorFlow work.
+    _, role = make_strategy(args.strategy)
+    own = own_folder(args.out, role)  # a worker other than the chief keeps its state apart
+    check_run_folder(own, args.resume)
+    if role.workers > 1:
+        _log(f"multi-worker training: this is {role.describe()}")
     if args.base:
         from training.model import weights_argument
 
         weights_argument(args.weights or DEFAULT_BACKBONE_WEIGHTS)  # a bad path: before any work
     cfg = _data_config(args)
     _log("loading data...")
-    splits = load_splits(cfg, args.out / "cache")
+    splits = load_splits(cfg, own / "cache")
     if splits.report is not None:
         _log(splits.report.format())
     _log(
@@ -171,7 +177,7 @@ def cmd_train(args) -> int:
     if config.balance_classes:
         weights = balancing_weights(splits.train_labels, spec.num_classes)
     write_json(
-        args.out / DATASET_JSON,
+        own / DATASET_JSON,
         {
             "config": asdict(cfg),
             "classes": splits.class_names,
@@ -208,6 +214,9 @@ def cmd_train(args) -> int:
         f"{result.images_per_second:.0f} images/s, best validation accuracy "
         f"{(result.best_val_accuracy or 0):.4f}"
     )
+    if not role.chief:
+        _log(f"the chief wrote the run: {result.best_path}, {result.log_path}")
+        return 0
     _log(f"outputs: {result.best_path} (best checkpoint), {result.log_path} (CSV log)")
     _log(f"next: edgecam export --run {args.out} --out BUNDLE_DIR")
     return 0
@@ -332,9 +341,17 @@ def cmd_export(args) -> int:
     return 0
 
 
-def _test_folder(folder, classes: list[str] | None, run_info: dict | None, limit: int | None):
+def _test_folder(
+    folder,
+    classes: list[str] | None,
+    run_info: dict | None,
+    limit: int | None,
+    shape: tuple[int, int, int] | None = None,
+):
     """Every usable image of the test folder ``folder``, labelled by the model's class order
-    (``classes``; None: the folder's own): ``(samples, class names, fingerprint)``.
+    (``classes``; None: the folder's own): ``(samples, class names, fingerprint)``. Images are
+    sized as the run was (``run_info``), else to ``shape`` (height, width, channels), else to
+    the DataConfig defaults (a .tflite resizes what it is given).
 
     Raises:
         DataError: the folder has a class the model does not know.
@@ -361,7 +378,8 @@ def _test_folder(folder, classes: list[str] | None, run_info: dict | None, limit
     index = [names.index(n) for n in report.class_names]
     labels = [index[y] for y in labels]
     config = DataConfig(**run_info["config"]) if run_info else DataConfig()
-    ds = files_dataset(paths, labels, config.input_size, config.channels)
+    size, channels = (shape[0], shape[2]) if shape else (config.input_size, config.channels)
+    ds = files_dataset(paths, labels, size, channels)
     return take_samples(ds, limit), names, folder_fingerprint(paths, labels)
 
 
@@ -381,14 +399,27 @@ def cmd_evaluate(args) -> int:
     check_writable(args.out)
     run_info, classes = None, None
     if args.run:
+        if not (args.run / DATASET_JSON).is_file():
+            raise TrainingError(
+                f"{args.run} is not a training run (no {DATASET_JSON})",
+                "give --run the --out folder of edgecam train",
+            )
         run_info = json.loads((args.run / DATASET_JSON).read_text())
         classes = run_info.get("classes")
     elif args.model.is_dir() and (args.model / BUNDLE_SPEC).exists():
         spec = BundleSpec.load(args.model / BUNDLE_SPEC)
         run_info, classes = spec.dataset, list(spec.classes or []) or None
+    keras_model = None
+    if args.model.suffix == ".keras":
+        import keras
+
+        keras_model = keras.models.load_model(args.model)
     folder = args.test_data or (args.data if not args.dataset else None)
     if folder:
-        test, names, fingerprint = _test_folder(folder, classes, run_info, args.limit)
+        shape = None
+        if keras_model is not None and run_info is None:  # the checkpoint alone: its input
+            shape = tuple(int(d) for d in keras_model.input_shape[1:])
+        test, names, fingerprint = _test_folder(folder, classes, run_info, args.limit, shape)
         _log(f"test set: all {len(test)} usable images of {folder}")
     else:
         splits = load_splits(_data_config(args, run_info))
@@ -396,10 +427,8 @@ def cmd_evaluate(args) -> int:
         names, fingerprint = splits.class_names, splits.fingerprint
     _log(f"evaluating {args.model} on {len(test)} test images...")
     started = time.perf_counter()
-    if args.model.suffix == ".keras":
-        import keras
-
-        y_true, y_pred, _ = predict_keras(keras.models.load_model(args.model), test)
+    if keras_model is not None:
+        y_true, y_pred, _ = predict_keras(keras_model, test)
     else:
         y_true, y_pred, _ = predict_tflite(args.model, test, progress=_progress("classified"))
     seconds = time.perf_counter() - started
