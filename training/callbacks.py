@@ -11,6 +11,7 @@ from pathlib import Path
 import keras
 
 from edgecam.files import atomic_write_text
+from training.errors import TrainingError
 from training.faultpoints import pause
 
 
@@ -83,13 +84,22 @@ class SafeBackup(keras.callbacks.Callback):
     KEEP = 2
 
     def __init__(
-        self, folder: Path, first_epoch: int = 0, csv_log: Path | None = None, log=print
+        self,
+        folder: Path,
+        first_epoch: int = 0,
+        csv_log: Path | None = None,
+        log=print,
+        agree=None,
     ) -> None:
         super().__init__()
         self.folder = Path(folder)
         self.first_epoch = first_epoch  # where the phase starts without a backup
         self.csv_log = csv_log
         self.log = log
+        # Workers training together: agree(epochs this one can restore) -> the epochs every
+        # one can (a kill may have caught one worker's newest backup half written).
+        self.agree = agree
+        self._restored_before_fit = False
         self.restored_epoch: int | None = None  # epochs done in the state restored, if any
 
     def writer(self) -> keras.callbacks.Callback:
@@ -110,6 +120,20 @@ class SafeBackup(keras.callbacks.Callback):
         return list(self.model.variables) + (list(optimizer.variables) if optimizer else [])
 
     def on_train_begin(self, logs=None):
+        if self._restored_before_fit:
+            self._restored_before_fit = False
+            self.model._initial_epoch = self.restored_epoch
+            return
+        self._begin()
+
+    def restore_before_fit(self, model) -> None:
+        """Restore now, for ``model``'s coming ``fit``: workers training together agree on the
+        epoch with a collective, which TensorFlow refuses inside Keras' ``on_train_begin``."""
+        self.set_model(model)
+        self._begin()
+        self._restored_before_fit = True
+
+    def _begin(self) -> None:
         # fit() reads _initial_epoch before its own argument; a model fitted twice (two phases)
         # would otherwise start its second fit where an earlier resume put the first.
         self.model._initial_epoch = None
@@ -135,18 +159,27 @@ class SafeBackup(keras.callbacks.Callback):
 
     def _restore(self) -> None:
         candidates = self.backups()
-        if not candidates:
+        if not candidates and self.agree is None:
             return
         if self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
         before = [v.numpy() for v in self._variables()]
-        for epochs, path in candidates:
-            try:
-                self.model.load_weights(str(path))
-            except Exception as exc:  # h5py raises OSError, KeyError, ValueError on damage
-                reason = str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__
-                self.log(f"backup {path} is damaged ({reason}); trying the one before")
-                continue
+        restored = self._load_newest(candidates)
+        if self.agree is not None:
+            mine = restored[0] if restored else 0
+            agreed = self.agree(mine)
+            if agreed != mine:
+                self.log(f"the other workers can resume only from epoch {agreed}: so does this one")
+                older = [(e, p) for e, p in candidates if e == agreed]
+                restored = self._load_newest(older) if older else None
+                if agreed and restored is None:
+                    raise TrainingError(
+                        f"this worker has no readable backup of epoch {agreed}, which the "
+                        "others resume from",
+                        "train again into a new --out folder on every worker",
+                    )
+        if restored:
+            epochs, path = restored
             self.model._initial_epoch = epochs
             self.restored_epoch = epochs
             if path != candidates[0][1]:
@@ -154,7 +187,20 @@ class SafeBackup(keras.callbacks.Callback):
             return
         for variable, value in zip(self._variables(), before, strict=True):
             variable.assign(value)  # undo what a damaged file loaded halfway
-        self.log(f"no readable backup in {self.folder}: this phase starts again")
+        if candidates:
+            self.log(f"no readable backup in {self.folder}: this phase starts again")
+
+    def _load_newest(self, candidates: list[tuple[int, Path]]) -> tuple[int, Path] | None:
+        """Load the newest readable of ``candidates``; ``(epochs, file)``, or None."""
+        for epochs, path in candidates:
+            try:
+                self.model.load_weights(str(path))
+            except Exception as exc:  # h5py raises OSError, KeyError, ValueError on damage
+                reason = str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__
+                self.log(f"backup {path} is damaged ({reason}); trying the one before")
+                continue
+            return epochs, path
+        return None
 
     def save(self, epoch: int) -> None:
         """Write the state after ``epoch`` (0-based) as ``epoch-{epoch + 1}.weights.h5``."""

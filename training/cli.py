@@ -222,7 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--strategy",
         default=_default(TrainConfig, "strategy"),
         choices=STRATEGIES,
-        help="tf.distribute strategy; mirrored uses every GPU (default: %(default)s)",
+        help="tf.distribute strategy: mirrored uses every local GPU, multiworker several "
+        "machines, each started with TF_CONFIG (docs/TRAINING.md) (default: %(default)s)",
     )
     p.add_argument(
         "--resume",

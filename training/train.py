@@ -23,6 +23,7 @@ from pathlib import Path
 
 from edgecam.files import atomic_write_text
 from training.data import DEFAULT_SEED
+from training.distribute import STRATEGIES, fewest_epochs, make_strategy, own_folder
 from training.errors import TrainingError
 from training.model import (
     Augmentation,
@@ -50,7 +51,6 @@ FINE_TUNE_LR_FACTOR = 0.1
 DEFAULT_BACKBONE_WEIGHTS = "imagenet"
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("cosine", "constant")
-STRATEGIES = ("default", "mirrored")  # mirrored: tf.distribute over every GPU
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class TrainConfig:
     balance_classes: bool = True  # class weights when the data is imbalanced
     patience: int = 5  # early stopping on val_accuracy; 0 = off
     seed: int = DEFAULT_SEED
-    strategy: str = "default"  # default | mirrored
+    strategy: str = "default"  # training.distribute.STRATEGIES
     base: str | None = None  # transfer learning backbone (training.model.BASES)
     weights: str | None = None  # the backbone's pretraining; None: DEFAULT_BACKBONE_WEIGHTS
     fine_tune_epochs: int = 0  # epochs of the fine-tune phase (with a base only)
@@ -85,7 +85,9 @@ class TrainConfig:
         if self.schedule not in SCHEDULES:
             raise TrainingError(f"unknown schedule '{self.schedule}'", "use cosine or constant")
         if self.strategy not in STRATEGIES:
-            raise TrainingError(f"unknown strategy '{self.strategy}'", "use default or mirrored")
+            raise TrainingError(
+                f"unknown strategy '{self.strategy}'", f"use one of {', '.join(STRATEGIES)}"
+            )
         if not 0 <= self.label_smoothing < 1:
             raise TrainingError("label smoothing must be in [0, 1)")
 
@@ -145,14 +147,6 @@ def _optimizer(config: TrainConfig, steps_per_epoch: int, epochs: int, lr: float
     if config.optimizer == "sgd":
         return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True)
     return keras.optimizers.Adam(lr)
-
-
-def _strategy(name: str):
-    import tensorflow as tf
-
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.get_strategy()
 
 
 def _compile(model, config: TrainConfig, steps: int, epochs: int, lr: float) -> None:
@@ -251,22 +245,25 @@ def train(
         best_logged,
     )
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    backup = out_dir / BACKUP
-    check_run_folder(out_dir, resume)
+    strategy, role = make_strategy(config.strategy)
+    # Only the chief writes the run's files; another worker keeps its own state apart.
+    own = own_folder(out_dir, role)
+    own.mkdir(parents=True, exist_ok=True)
+    backup = own / BACKUP
+    check_run_folder(own, resume)
     marker = _read_marker(backup) if resume else None
     if marker is not None and not (config.base and config.fine_tune_epochs):
         raise TrainingError(
             f"{out_dir} was interrupted in its fine-tune phase",
             "resume with the same --base and --fine-tune-epochs",
         )
-    if not resume:
+    if not resume and role.chief:
         (out_dir / LOG).unlink(missing_ok=True)
     keras.utils.set_random_seed(config.seed)
-    atomic_write_text(out_dir / RECIPE, json.dumps(config.to_dict(), indent=2) + "\n")
+    if role.chief:
+        atomic_write_text(out_dir / RECIPE, json.dumps(config.to_dict(), indent=2) + "\n")
 
     spec = config.model
-    strategy = _strategy(config.strategy)
     with strategy.scope():
         if config.base:
             model, backbone = build_transfer_model(config.base, config.backbone_weights, spec)
@@ -278,11 +275,9 @@ def train(
     best = BestModel(model, out_dir / BEST, best_logged(out_dir / LOG) if resume else None)
     if chance is not None:
         extra_callbacks = [ChanceWatch(*chance, log=log), *(extra_callbacks or [])]
-    shared = [
-        best,
-        keras.callbacks.CSVLogger(str(out_dir / LOG), append=True),
-        throughput,
-    ]
+    shared = [best, keras.callbacks.CSVLogger(str(out_dir / LOG), append=True), throughput]
+    if not role.chief:
+        shared = [throughput]
     # Repeated: an epoch is ``steps_per_epoch`` batches, which on a small folder is more than
     # one pass over it (see training.auto).
     train_data = _one_hot(train_ds.repeat(), spec.num_classes)
@@ -291,7 +286,14 @@ def train(
     def fit(phase: Phase) -> PhaseResult:
         with strategy.scope():
             _compile(trainable, config, steps_per_epoch, phase.length, phase.learning_rate)
-        state = SafeBackup(backup / phase.name, phase.initial_epoch, out_dir / LOG, log=log)
+        csv_log = out_dir / LOG if role.chief else None
+        agree = fewest_epochs(strategy, phase.epochs) if role.workers > 1 else None
+        state = SafeBackup(backup / phase.name, phase.initial_epoch, csv_log, log=log, agree=agree)
+        if agree is not None:
+            with strategy.scope():  # the optimizer's variables, which the backups hold
+                if not trainable.optimizer.built:
+                    trainable.optimizer.build(trainable.trainable_variables)
+            state.restore_before_fit(trainable)
         # First, so that every later callback sees the restored state; its writer last.
         callbacks = [state, *shared]
         stopper = None
@@ -356,7 +358,8 @@ def train(
         phases.append(fit(fine))
     shutil.rmtree(backup, ignore_errors=True)
 
-    saved = keras.models.load_model(out_dir / BEST) if (out_dir / BEST).exists() else model
+    chief_best = role.chief and (out_dir / BEST).exists()
+    saved = keras.models.load_model(out_dir / BEST) if chief_best else model
     return TrainResult(
         model=saved,
         best_path=out_dir / BEST,
