@@ -16,7 +16,6 @@ import contextlib
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -39,7 +38,7 @@ from edgecam.bundle import (
     check_bundle_target,
 )
 from edgecam.config import ResizeMode
-from edgecam.files import atomic_write_text
+from edgecam.files import atomic_write_text, new_staging_dir, recover_dir, replace_dir
 from edgecam.labels import embed_labels
 from training.errors import TrainingError
 from training.faultpoints import pause
@@ -236,50 +235,13 @@ def chance_problem(y_true, y_pred, num_classes: int) -> str | None:
 
 # -- the staging folder ------------------------------------------------------------------------
 
-#: Folders an export keeps beside ``--out`` while it works: ``.NAME.staging-PID-*`` (the new
-#: bundle being written, TensorFlow's temporary files inside it) and ``.NAME.old-PID`` (the
-#: previous bundle during a swap without an atomic exchange).
-_STAGING, _OLD = "staging", "old"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True  # another user's process, or a number no process can have
-    return True
-
-
-def _leftovers(target: Path) -> list[tuple[str, Path]]:
-    """``(kind, folder)`` left beside ``target`` by exports whose process is gone."""
-    found = []
-    for kind in (_OLD, _STAGING):
-        for path in target.parent.glob(f".{target.name}.{kind}-*"):
-            pid = path.name[len(f".{target.name}.{kind}-") :].split("-")[0]
-            if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
-                found.append((kind, path))
-    return found
-
 
 def recover_interrupted(target: Path, log: Log = print) -> None:
-    """Undo what a killed export left beside ``target``.
-
-    A kill between the two renames of a swap leaves no folder at ``target`` and the previous
-    bundle in ``.NAME.old-PID``: it is renamed back. Staging folders (a half-made bundle and
-    TensorFlow's temporary files) and other old copies are removed.
-    """
-    target = Path(target)
-    if not target.parent.is_dir():
-        return
-    for kind, path in _leftovers(target):
-        if kind == _OLD and not target.exists():
-            path.rename(target)
-            log(f"restored the bundle {target} that an interrupted export had moved aside")
-        else:
-            shutil.rmtree(path, ignore_errors=True)
-            log(f"removed {path.name}, left beside {target} by an interrupted export")
+    """Undo what a killed export left beside ``target`` (:func:`edgecam.files.recover_dir`):
+    the previous bundle moved aside is put back; staging folders (a half-made bundle, with
+    TensorFlow's temporary files inside) are removed. Each thing done is one ``log`` line."""
+    for line in recover_dir(target):
+        log(line)
 
 
 @contextlib.contextmanager
@@ -290,13 +252,7 @@ def _staging_folder(target: Path) -> Iterator[Path]:
     ``staging/.tmp`` (and so away with the staging folder) instead of /tmp, where a killed
     export would leave it for good.
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(
-        tempfile.mkdtemp(prefix=f".{target.name}.{_STAGING}-{os.getpid()}-", dir=target.parent)
-    )
-    umask = os.umask(0)
-    os.umask(umask)
-    staging.chmod(0o777 & ~umask)  # mkdtemp makes it private; a bundle is an ordinary folder
+    staging = new_staging_dir(target)
     work = staging / ".tmp"
     work.mkdir()
     saved = tempfile.tempdir, os.environ.get("TMPDIR")
@@ -315,42 +271,13 @@ def _staging_folder(target: Path) -> Iterator[Path]:
             os.environ["TMPDIR"] = saved[1]
 
 
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two paths in one atomic step (Linux renameat2 RENAME_EXCHANGE); False where the
-    system cannot."""
-    if sys.platform != "linux" or os.environ.get("EDGECAM_TEST_NO_EXCHANGE"):
-        return False
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    result = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
-    return result == 0
-
-
 def _swap_in(staging: Path, target: Path) -> None:
-    """Replace ``target`` by ``staging`` so that a bundle is at ``target`` at every moment.
-
-    With an atomic exchange the two folders trade places in one step; elsewhere two renames,
-    and a kill between them is undone by :func:`recover_interrupted` on the next export.
-    """
+    """Replace ``target`` by ``staging`` so that a bundle is at ``target`` at every moment
+    (:func:`edgecam.files.replace_dir`: an atomic exchange, else two renames that the next
+    export completes). The test points are ``export-swap`` and ``export-between-renames``."""
     check_target(target)
     shutil.rmtree(staging / ".tmp", ignore_errors=True)
-    pause("export-swap")
-    if not target.exists():
-        staging.rename(target)
-    elif _exchange(staging, target):
-        shutil.rmtree(staging, ignore_errors=True)  # it holds the previous bundle now
-    else:
-        old = target.with_name(f".{target.name}.{_OLD}-{os.getpid()}")
-        target.rename(old)
-        pause("export-between-renames")
-        staging.rename(target)
-        shutil.rmtree(old, ignore_errors=True)
+    replace_dir(staging, target, step=lambda name: pause(f"export-{name}"))
 
 
 def export_bundle(
