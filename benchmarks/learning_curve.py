@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -177,6 +178,7 @@ def edgecam_train(data: dict, n: int, work: Path) -> dict:
     from edgecam.vision.classifier import Classifier
 
     run, bundle = work / f"run-{n}", work / f"bundle-{n}"
+    shutil.rmtree(run, ignore_errors=True)  # a fresh run each time the benchmark runs
     started = time.perf_counter()
     proc = _edgecam("train", "--data", str(data["folders"][n]), "--out", str(run))
     if proc.returncode != 0:
