@@ -631,3 +631,22 @@ def test_a_model_newer_than_the_runtime_is_not_called_corrupt(images):
     )
     line = assert_one_line_error(proc, "needs MEAN version 99, which", "not damaged")
     assert "corrupt" not in line
+
+
+def test_ctrl_c_while_the_command_loads_is_one_line_and_130(monkeypatch, capsys):
+    """The console script and ``python -m edgecam`` both enter through edgecam.entry."""
+    from importlib.metadata import entry_points
+
+    from edgecam import entry
+
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "edgecam"]
+    assert script.value == "edgecam.entry:main"
+
+    class Loading:
+        def __getattr__(self, name):
+            raise KeyboardInterrupt  # Ctrl-C while edgecam.cli is being imported
+
+    monkeypatch.setitem(sys.modules, "edgecam.cli", Loading())
+    assert entry.main() == 130
+    err = capsys.readouterr().err
+    assert err == "edgecam: interrupted before any work was done\n"
