@@ -1,7 +1,5 @@
 """``python -m edgecam``: the same as the ``edgecam`` command."""
 
-import sys
+from edgecam.entry import script
 
-from edgecam.entry import main
-
-sys.exit(main())
+script()

@@ -640,7 +640,7 @@ def test_ctrl_c_while_the_command_loads_is_one_line_and_130(monkeypatch, capsys)
     from edgecam import entry
 
     (script,) = [e for e in entry_points(group="console_scripts") if e.name == "edgecam"]
-    assert script.value == "edgecam.entry:main"
+    assert script.value == "edgecam.entry:script"
 
     class Loading:
         def __getattr__(self, name):
