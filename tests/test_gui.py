@@ -16,52 +16,15 @@ from conftest import CLI_CWD, FIXTURES, cli_env, write_video
 pytest.importorskip("PyQt6.QtWidgets", reason="PyQt6 is not installed (the gui extra)")
 pytest.importorskip("pytestqt", reason="pytest-qt is not installed")
 
-from PyQt6.QtCore import QSettings, QTimer
-from PyQt6.QtWidgets import QMessageBox
+from gui_fixtures import COLOR, make_window_fixture, settings_fixture, warnings_shown_fixture  # noqa: F401
+from PyQt6.QtCore import QTimer
 
 from edgecam.config import ClassifierOptions, Delegate
 from edgecam.gui import display_problem
-from edgecam.gui.session import QtSession
-from edgecam.gui.settings import Settings
-from edgecam.gui.window import MainWindow
 from edgecam.live import LiveSession
 from edgecam.vision import Classifier
 
 pytestmark = pytest.mark.gui
-COLOR = FIXTURES / "color_float32.tflite"
-
-
-@pytest.fixture
-def settings(tmp_path):
-    return Settings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
-
-
-@pytest.fixture
-def warnings_shown(monkeypatch):
-    """Record QMessageBox warnings instead of blocking on them."""
-    shown = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: shown.append(text))
-    return shown
-
-
-@pytest.fixture
-def make_window(qtbot, settings, tmp_path):
-    created = []
-
-    def make(model=COLOR, delegate="cpu", classifier=None, live=None, **kwargs):
-        options = ClassifierOptions(model=model, delegate=delegate, top_k=3, **kwargs)
-        live = live or LiveSession(classifier or Classifier(options), loop_files=True)
-        session = QtSession(live)
-        window = MainWindow(session, options, settings, tmp_path / "snaps")
-        qtbot.addWidget(window)
-        window.resize(800, 500)
-        window.show()
-        created.append(window)
-        return window
-
-    yield make
-    for window in created:
-        window.close()
 
 
 def captured(window) -> int:

@@ -19,19 +19,14 @@ pytest.importorskip("PyQt6.QtWidgets", reason="PyQt6 is not installed (the gui e
 pytest.importorskip("pytestqt", reason="pytest-qt is not installed")
 
 from fakes import FakeSource
-from PyQt6.QtCore import QSettings, Qt, QTimer
-from PyQt6.QtWidgets import QMessageBox, QPushButton
+from gui_fixtures import make_window_fixture, settings_fixture, warnings_shown_fixture  # noqa: F401
+from PyQt6.QtCore import Qt, QTimer
+from PyQt6.QtWidgets import QPushButton
 
 from edgecam.catalogue import ModelStore, load_catalogue
 from edgecam.catalogue.progress import megabytes
-from edgecam.config import ClassifierOptions
 from edgecam.defaults import bundled_model, demo_clip
 from edgecam.gui.models_menu import GENERAL_MODEL, TEACH_EMBEDDER
-from edgecam.gui.session import QtSession
-from edgecam.gui.settings import Settings
-from edgecam.gui.window import MainWindow
-from edgecam.live import LiveSession
-from edgecam.vision import Classifier
 
 pytestmark = pytest.mark.gui
 COLOR = (FIXTURES / "color_float32.tflite").read_bytes()
@@ -73,6 +68,10 @@ class Trickle:
         self.server.server_close()
 
 
+BUNDLE = FIXTURES / "bundle_int8"
+SIZE = (1000, 640)
+
+
 @pytest.fixture
 def trickle():
     server = Trickle(BIG)
@@ -109,37 +108,6 @@ def catalogue(tmp_path, monkeypatch, model_server, home, trickle):
     return load_catalogue()
 
 
-@pytest.fixture
-def settings(tmp_path):
-    return Settings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
-
-
-@pytest.fixture
-def warnings_shown(monkeypatch):
-    shown = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: shown.append(text))
-    return shown
-
-
-@pytest.fixture
-def make_window(qtbot, settings, tmp_path):
-    made = []
-
-    def make(model=FIXTURES / "bundle_int8"):
-        options = ClassifierOptions(model=model, delegate="cpu", top_k=3)
-        live = LiveSession(Classifier(options), loop_files=True)
-        window = MainWindow(QtSession(live), options, settings, tmp_path / "snaps")
-        qtbot.addWidget(window)
-        window.resize(1000, 640)
-        window.show()
-        made.append(window)
-        return window
-
-    yield make
-    for window in made:
-        window.close()
-
-
 def notes(window, monkeypatch) -> list[str]:
     seen: list[str] = []
     original = window.notify
@@ -150,7 +118,7 @@ def notes(window, monkeypatch) -> list[str]:
 def test_menu_lists_the_catalogue_and_a_download_is_switched_in(
     qtbot, make_window, catalogue, home, warnings_shown
 ):
-    window = make_window()
+    window = make_window(model=BUNDLE, size=SIZE)
     window.models.rebuild()
     actions = window.models.actions
     assert set(actions) == {e.name for e in catalogue.entries}
@@ -190,7 +158,7 @@ def test_menu_lists_the_catalogue_and_a_download_is_switched_in(
 def test_a_cancelled_download_leaves_nothing_and_the_window_never_froze(
     qtbot, make_window, catalogue, home, warnings_shown, monkeypatch
 ):
-    window = make_window()
+    window = make_window(model=BUNDLE, size=SIZE)
     seen = notes(window, monkeypatch)
     ticks: list[float] = []
     timer = QTimer()
@@ -218,7 +186,7 @@ def test_a_cancelled_download_leaves_nothing_and_the_window_never_froze(
 def test_a_checksum_failure_is_a_clear_message_and_the_old_model_stays(
     qtbot, make_window, catalogue, home, warnings_shown
 ):
-    window = make_window()
+    window = make_window(model=BUNDLE, size=SIZE)
     window.models.rebuild()
     window.models.actions["damaged"].trigger()
     qtbot.waitUntil(lambda: bool(warnings_shown), timeout=10000)
@@ -233,7 +201,7 @@ def test_a_checksum_failure_is_a_clear_message_and_the_old_model_stays(
 
 def camera_window(make_window):
     """The bundled model on a (fake) camera, as on a laptop's first run."""
-    window = make_window(model=bundled_model())
+    window = make_window(model=bundled_model(), size=SIZE)
     camera = FakeSource()
     window.live.start(camera)
     window.update_banner()
@@ -271,7 +239,7 @@ def test_banner_dismissal_is_remembered_and_no_banner_on_the_demo_clip(
     again, _camera = camera_window(make_window)  # the same saved settings
     assert not again.banner.isVisible()
     settings.set("banner_dismissed", False)
-    on_clip = make_window(model=bundled_model())
+    on_clip = make_window(model=bundled_model(), size=SIZE)
     on_clip.live.start(str(demo_clip()))
     on_clip.update_banner()
     assert not on_clip.banner.isVisible()  # clothing on the clothing model: nothing to say

@@ -19,17 +19,14 @@ from conftest import FIXTURES
 pytest.importorskip("PyQt6.QtWidgets", reason="PyQt6 is not installed (the gui extra)")
 pytest.importorskip("pytestqt", reason="pytest-qt is not installed")
 
-from PyQt6.QtCore import QSettings, Qt
-from PyQt6.QtWidgets import QMessageBox
+from gui_fixtures import make_window_fixture, settings_fixture, warnings_shown_fixture  # noqa: F401
+from PyQt6.QtCore import Qt
 
 from edgecam.config import ClassifierOptions
 from edgecam.gui.captures import MARKER, CaptureSet
-from edgecam.gui.session import QtSession
-from edgecam.gui.settings import Settings
 from edgecam.gui.teach_panel import captures_folder
 from edgecam.gui.train_fully import training_problem
-from edgecam.gui.window import MainWindow
-from edgecam.live import LiveListener, LiveSession
+from edgecam.live import LiveListener
 from edgecam.teach import Teacher, TeachOptions
 from edgecam.vision import Classifier
 
@@ -74,27 +71,8 @@ def write_clip(path, half: int = HALF):
 
 
 @pytest.fixture
-def settings(tmp_path):
-    return Settings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
-
-
-@pytest.fixture
-def warnings_shown(monkeypatch):
-    shown = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: shown.append(text))
-    return shown
-
-
-@pytest.fixture
-def window(qtbot, settings, tmp_path):
-    options = ClassifierOptions(model=COLOR, delegate="cpu", top_k=3)
-    live = LiveSession(Classifier(options), loop_files=True)
-    win = MainWindow(QtSession(live), options, settings, tmp_path / "snaps")
-    qtbot.addWidget(win)
-    win.resize(1000, 640)
-    win.show()
-    yield win
-    win.close()
+def window(make_window):
+    return make_window(size=(1000, 640))
 
 
 def wait_for_kind(qtbot, window, kind: str, timeout: int = 8000) -> None:
