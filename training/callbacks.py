@@ -99,7 +99,6 @@ class SafeBackup(keras.callbacks.Callback):
         # Workers training together: agree(epochs this one can restore) -> the epochs every
         # one can (a kill may have caught one worker's newest backup half written).
         self.agree = agree
-        self._restored_before_fit = False
         self.restored_epoch: int | None = None  # epochs done in the state restored, if any
 
     def writer(self) -> keras.callbacks.Callback:
@@ -120,20 +119,6 @@ class SafeBackup(keras.callbacks.Callback):
         return list(self.model.variables) + (list(optimizer.variables) if optimizer else [])
 
     def on_train_begin(self, logs=None):
-        if self._restored_before_fit:
-            self._restored_before_fit = False
-            self.model._initial_epoch = self.restored_epoch
-            return
-        self._begin()
-
-    def restore_before_fit(self, model) -> None:
-        """Restore now, for ``model``'s coming ``fit``: workers training together agree on the
-        epoch with a collective, which TensorFlow refuses inside Keras' ``on_train_begin``."""
-        self.set_model(model)
-        self._begin()
-        self._restored_before_fit = True
-
-    def _begin(self) -> None:
         # fit() reads _initial_epoch before its own argument; a model fitted twice (two phases)
         # would otherwise start its second fit where an earlier resume put the first.
         self.model._initial_epoch = None

@@ -289,11 +289,6 @@ def train(
         csv_log = out_dir / LOG if role.chief else None
         agree = fewest_epochs(strategy, phase.epochs) if role.workers > 1 else None
         state = SafeBackup(backup / phase.name, phase.initial_epoch, csv_log, log=log, agree=agree)
-        if agree is not None:
-            with strategy.scope():  # the optimizer's variables, which the backups hold
-                if not trainable.optimizer.built:
-                    trainable.optimizer.build(trainable.trainable_variables)
-            state.restore_before_fit(trainable)
         # First, so that every later callback sees the restored state; its writer last.
         callbacks = [state, *shared]
         stopper = None
