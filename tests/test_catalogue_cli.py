@@ -112,6 +112,26 @@ def test_pull_failures_are_one_line_each(served, tmp_path, monkeypatch):
     assert not models.exists() or not any(models.iterdir())
 
 
+def test_pull_from_a_local_copy_needs_no_server(served, tmp_path):
+    home = tmp_path / "home" / "models"
+    copy = tmp_path / "copied.tflite"
+    copy.write_bytes(COLOR)
+    pull = run_cli("models", "pull", "colors", "--from", str(copy))
+    assert pull.returncode == 0, pull.stderr
+    assert (home / "colors" / "model.tflite").read_bytes() == COLOR
+    assert not served.asked("color.tflite")  # nothing was downloaded
+    assert listed("colors")["downloaded"]
+    wrong = tmp_path / "other.tflite"
+    wrong.write_bytes(COLOR[:-1] + b"x")  # same size, other bytes
+    proc = run_cli("models", "pull", "damaged", "--from", str(wrong))
+    assert_one_line_error(proc, f"--from {wrong} is not damaged's file", "checksum mismatch")
+    proc = run_cli("models", "pull", "gone", "--from", str(tmp_path / "none.tflite"))
+    assert_one_line_error(proc, "no such file")
+    proc = run_cli("models", "pull", "gone", "damaged", "--from", str(copy))
+    assert_one_line_error(proc, "--from gives the file of one model")
+    assert not (home / "damaged").exists() and not (home / "gone").exists()
+
+
 def test_service_install_names_the_pulled_folder(served, tmp_path):
     proc = run_cli(
         "service", "install", "--print", "--unit-dir", str(tmp_path / "units"),

@@ -14,6 +14,7 @@ from training.auto import (
     MIN_STEPS_PER_EPOCH,
     SMALL_ALPHA,
     SMALL_DEPTH,
+    fit_input,
     size_recipe,
 )
 from training.cli import build_parser
@@ -61,6 +62,7 @@ def test_train_flags_map_onto_the_dataclass_defaults():
         f.name for cls in (DataConfig, ModelSpec, Augmentation, TrainConfig) for f in fields(cls)
     }
     others = {"out", "resume", "dataset", "lr", "no_class_weights", "no_augment", "no_flip"}
+    others.add("from_scratch")  # chooses --base (training.commands._pretrained_default)
     assert flags - config_fields == others
 
 
@@ -86,6 +88,20 @@ def test_a_small_folder_gets_the_small_recipe_and_is_told_why():
     config, _ = _train_config(middle, data, 3, n_train=5_000)
     assert config.model.bn_momentum == 0.99 and config.steps_per_epoch is None
     assert size_recipe(5_000, 20).bn_momentum == FAST_BN_MOMENTUM  # 79 x 20 = 1,580 steps
+
+
+def test_the_input_follows_a_folders_images():
+    grey_28 = [(28, 28, 1)] * 9 + [(30, 40, 1)]
+    size, channels, reasons = fit_input(grey_28, 96, 3)
+    assert (size, channels) == (28, 1) and len(reasons) == 2
+    assert "median shorter side is 28 px" in reasons[0] and "grey" in reasons[1]
+    # Large or colour images keep the defaults; one colour image keeps 3 channels.
+    assert fit_input([(480, 640, 3)] * 3, 96, 3) == (96, 3, ())
+    assert fit_input([(28, 28, 1), (28, 28, 3)], 96, 3)[:2] == (28, 3)
+    # Never below the model's smallest input; nothing fitted when the flags said so.
+    assert fit_input([(8, 8, 1)], 96, 3, fit_channels=False)[:2] == (16, 3)
+    assert fit_input(grey_28, 96, 3, fit_size=False, fit_channels=False) == (96, 3, ())
+    assert fit_input([], 96, 3) == (96, 3, ())
 
 
 def test_policies_live_in_the_configs():
@@ -161,6 +177,10 @@ def test_quality_gate_step():
     assert quality_gate(Metrics(accuracy_drop_points=0.5), 1.0) == QualityGate(1.0, True)
     assert not quality_gate(Metrics(accuracy_drop_points=1.5), 1.0).passed
     assert quality_gate(Metrics(), -1.0).passed  # nothing measured: nothing to fail
+    # One image of a 20-image test split is 5 points: noise, not a loss; two images are not.
+    assert quality_gate(Metrics(test_samples=20, accuracy_drop_points=5.0), 1.0).passed
+    assert not quality_gate(Metrics(test_samples=20, accuracy_drop_points=10.0), 1.0).passed
+    assert not quality_gate(Metrics(test_samples=1000, accuracy_drop_points=1.5), 1.0).passed
     failed = BundleSpec(quality_gate=QualityGate(1.0, False))
     assert not ExportResult("b", failed).passed
     assert ExportResult("b", dataclasses.replace(failed, quality_gate=None)).passed

@@ -16,6 +16,8 @@ from training.auto import (
     BN_SLOW_FROM_STEPS,
     FAST_BN_MOMENTUM,
     MIN_STEPS_PER_EPOCH,
+    PRETRAINED_BASE,
+    PRETRAINED_ENTRY,
     SMALL_ALPHA,
     SMALL_DEPTH,
     SMALL_FOLDER,
@@ -117,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--input-size",
         type=int,
         help=f"input height and width in pixels (default: {_default(DataConfig, 'input_size')}, "
+        "or a folder's median shorter image side when smaller; "
         f"{_FASHION['input_size']} for fashion-mnist)",
     )
     p.add_argument(
@@ -124,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         choices=[1, 3],
         help=f"1 (gray) or 3 (RGB) (default: {_default(DataConfig, 'channels')}, "
-        f"{_FASHION['channels']} for fashion-mnist)",
+        f"or 1 for a folder of grey images only; {_FASHION['channels']} for fashion-mnist)",
     )
     p.add_argument(
         "--dropout",
@@ -135,14 +138,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--base",
         choices=BASES,
-        help="train a new head on this pretrained backbone (default: none, from scratch)",
+        help="train a new head on this pretrained backbone (default: none, from scratch; "
+        f"{PRETRAINED_BASE} from {PRETRAINED_ENTRY} for a folder under {SMALL_FOLDER} images "
+        "when that model is downloaded)",
+    )
+    p.add_argument(
+        "--from-scratch",
+        action="store_true",
+        help="train from random weights, also where a small folder would start from "
+        f"{PRETRAINED_ENTRY} (default: off)",
     )
     p.add_argument(
         "--weights",
-        metavar="imagenet|FILE",
+        metavar="imagenet|NAME|FILE",
         help="the backbone's pretrained weights: imagenet (Keras' cache, else a checked "
-        "download), or a .h5 / .weights.h5 / .keras file saved from the same backbone, for "
-        f"machines without internet (default: {DEFAULT_BACKBONE_WEIGHTS})",
+        "download), a .h5 / .weights.h5 / .keras file saved from the same backbone, for "
+        "machines without internet, or for mobilenet_v1 a MobileNet V1 .tflite or catalogue "
+        f"NAME (default: {DEFAULT_BACKBONE_WEIGHTS})",
     )
     p.add_argument(
         "--fine-tune-epochs",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from dataclasses import replace
@@ -80,12 +81,17 @@ def _train_config(args, data, num_classes: int, n_train: int | None = None):
     from training.model import Augmentation, ModelSpec
     from training.train import TrainConfig
 
+    alpha = args.alpha
+    if alpha is None and args.base and (args.weights or "").endswith(".tflite"):
+        from training.tflite_backbone import file_alpha
+
+        alpha = file_alpha(Path(args.weights))  # the file's width, not a default that won't fit
     sizing = size_recipe(
         n_train if n_train is not None else 10**9,
         args.epochs,
         batch_size=args.batch_size,
         steps_per_epoch=args.steps_per_epoch,
-        alpha=args.alpha,
+        alpha=alpha,
         depth=args.depth,
         bn_momentum=args.bn_momentum,
         pretrained=bool(args.base),
@@ -137,11 +143,45 @@ def _train_config(args, data, num_classes: int, n_train: int | None = None):
     return config, sizing.reasons
 
 
+def _splits(args, cfg, cache: Path):
+    from training.data import load_splits
+
+    fit = not args.base  # a pretrained backbone wants its own input: 3 channels, its sizes
+    return load_splits(
+        cfg,
+        cache,
+        fit_size=fit and args.input_size is None,
+        fit_channels=fit and args.channels is None,
+    )
+
+
+def _pretrained_default(args, n_train: int):
+    """``args`` with :data:`training.auto.PRETRAINED_BASE` for a small folder when its weights
+    are here and no ``--base`` or ``--from-scratch`` was given; and the line saying so (or how
+    to get them), else None."""
+    from training.auto import PRETRAINED_BASE, PRETRAINED_ENTRY, SMALL_FOLDER, pretrained_weights
+
+    if args.base or args.from_scratch or args.dataset or n_train >= SMALL_FOLDER:
+        return args, None
+    weights = pretrained_weights()
+    if weights is None:
+        return args, (
+            f"note: {n_train} training images train poorly from scratch (docs/TRAINING.md, "
+            f"'Learning curve'): `edgecam models pull {PRETRAINED_ENTRY}` once (3.3 MB) and "
+            "train starts from its pretrained weights, or try `edgecam teach`"
+        )
+    chosen = argparse.Namespace(**{**vars(args), "base": PRETRAINED_BASE, "weights": str(weights)})
+    return chosen, (
+        f"{n_train} training images: starting from the pretrained {PRETRAINED_BASE} of "
+        f"{PRETRAINED_ENTRY} (downloaded), which small folders need; --from-scratch to not"
+    )
+
+
 def cmd_train(args) -> int:
     from dataclasses import asdict
 
     from training.callbacks import chance_level
-    from training.data import balancing_weights, batched, load_splits
+    from training.data import balancing_weights, batched
     from training.distribute import make_strategy, own_folder
     from training.export import write_json
     from training.train import DEFAULT_BACKBONE_WEIGHTS, check_run_folder, train
@@ -159,9 +199,17 @@ def cmd_train(args) -> int:
         weights_argument(args.weights or DEFAULT_BACKBONE_WEIGHTS)  # a bad path: before any work
     cfg = _data_config(args)
     _log("loading data...")
-    splits = load_splits(cfg, own / "cache")
+    splits = _splits(args, cfg, own / "cache")
     if splits.report is not None:
         _log(splits.report.format())
+    args, note = _pretrained_default(args, splits.sizes["train"])
+    if note:
+        _log(note)
+    if args.base and splits.config.channels != 3:  # fitted to grey before the base was chosen
+        splits = _splits(args, cfg, own / "cache")
+    cfg = splits.config
+    for reason in splits.input_reasons:
+        _log(f"  {reason}")
     _log(
         f"split: {splits.sizes['train']} train, {splits.sizes['val']} validation, "
         f"{splits.sizes['test']} test (seed {cfg.seed})"

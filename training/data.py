@@ -13,11 +13,12 @@ import errno
 import hashlib
 import os
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from training.auto import fit_input
 from training.errors import DataError
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif"}
@@ -41,6 +42,8 @@ class DatasetReport:
     class_names: list[str]
     counts: dict[str, int]
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    #: (height, width, channels) of each usable image, as decoded (not saved in dataset.json).
+    shapes: list[tuple[int, int, int]] = field(default_factory=list, repr=False)
 
     @property
     def total(self) -> int:
@@ -77,23 +80,23 @@ class DatasetReport:
         }
 
 
-def _check_image(path: Path) -> str | None:
-    """None if TensorFlow decodes the file, else the reason it cannot."""
+def _check_image(path: Path) -> tuple[str | None, tuple[int, int, int] | None]:
+    """(None, its decoded shape) if TensorFlow decodes the file, else (the reason, None)."""
     import tensorflow as tf
 
     try:
         data = path.read_bytes()
     except OSError as exc:
-        return f"unreadable ({exc.strerror})"
+        return f"unreadable ({exc.strerror})", None
     if not data:
-        return "empty file"
+        return "empty file", None
     try:
         image = tf.io.decode_image(data, expand_animations=False)
     except (tf.errors.InvalidArgumentError, tf.errors.UnknownError):
-        return "corrupt or not an image"
+        return "corrupt or not an image", None
     if image.shape[0] == 0 or image.shape[1] == 0:
-        return "zero-sized image"
-    return None
+        return "zero-sized image", None
+    return None, tuple(int(n) for n in image.shape)
 
 
 def _check_distinct(root: Path, class_dirs: list[Path]) -> None:
@@ -169,7 +172,7 @@ def scan_image_folder(
             "a classifier needs at least two class folders",
         )
     _check_distinct(root, class_dirs)
-    paths, labels, skipped = [], [], []
+    paths, labels, skipped, shapes = [], [], [], []
     counts: Counter[str] = Counter()
     for index, folder in enumerate(class_dirs):
         for path, link_problem in _walk_files(folder):
@@ -179,15 +182,16 @@ def scan_image_folder(
             if path.suffix.lower() not in IMAGE_EXTENSIONS:
                 skipped.append((str(path), f"not an image file ({path.suffix or 'no extension'})"))
                 continue
-            reason = _check_image(path)
+            reason, shape = _check_image(path)
             if reason:
                 skipped.append((str(path), reason))
                 continue
+            shapes.append(shape)
             paths.append(str(path))
             labels.append(index)
             counts[folder.name] += 1
     names = [d.name for d in class_dirs]
-    report = DatasetReport(str(root), names, {n: counts[n] for n in names}, skipped)
+    report = DatasetReport(str(root), names, {n: counts[n] for n in names}, skipped, shapes)
     empty = [n for n in names if counts[n] == 0]
     if empty:
         raise DataError(
@@ -335,6 +339,10 @@ class Splits:
     fingerprint: str
     report: DatasetReport | None = None
     val_labels: np.ndarray | None = None
+    #: The config the splits were built with (``cfg`` with the input fitted to the images).
+    config: DataConfig | None = None
+    #: One line per input choice the images made (:func:`training.auto.fit_input`).
+    input_reasons: tuple[str, ...] = ()
 
 
 def _limit(idx: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
@@ -343,11 +351,19 @@ def _limit(idx: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(idx, limit, replace=False))
 
 
-def load_splits(cfg: DataConfig, cache_dir: Path | None = None) -> Splits:
+def load_splits(
+    cfg: DataConfig,
+    cache_dir: Path | None = None,
+    *,
+    fit_size: bool = False,
+    fit_channels: bool = False,
+) -> Splits:
     """Build the train / validation / test splits ``cfg`` describes (seeded, reproducible).
 
     Without ``test_data``, an image folder gives three disjoint stratified splits: test
-    (``val_split`` of all), validation (``val_split`` of the rest) and train.
+    (``val_split`` of all), validation (``val_split`` of the rest) and train. ``fit_size`` /
+    ``fit_channels``: an image folder's input size / channels follow its images
+    (:func:`training.auto.fit_input`; ``Splits.config`` has the result).
     """
     if cfg.source == "fashion-mnist":
         from training.datasets import FASHION_MNIST_CLASSES, load_fashion_mnist
@@ -369,6 +385,7 @@ def load_splits(cfg: DataConfig, cache_dir: Path | None = None) -> Splits:
             {"train": len(train_idx), "val": len(val_idx), "test": len(y_test)},
             fp,
             val_labels=y[val_idx],
+            config=cfg,
         )
     if cfg.source != "folder":
         raise DataError(
@@ -377,6 +394,10 @@ def load_splits(cfg: DataConfig, cache_dir: Path | None = None) -> Splits:
     if not cfg.data:
         raise DataError("no training data given", "pass --data DIR or --dataset fashion-mnist")
     paths, labels, report = scan_image_folder(cfg.data)
+    size, channels, input_reasons = fit_input(
+        report.shapes, cfg.input_size, cfg.channels, fit_size=fit_size, fit_channels=fit_channels
+    )
+    cfg = replace(cfg, input_size=size, channels=channels)
     labels_arr = np.asarray(labels)
     fp = folder_fingerprint(paths, labels)
     if cfg.test_data:
@@ -426,6 +447,8 @@ def load_splits(cfg: DataConfig, cache_dir: Path | None = None) -> Splits:
         fp,
         report,
         labels_arr[val_idx],
+        cfg,
+        input_reasons,
     )
 
 

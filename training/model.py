@@ -14,6 +14,7 @@ from training.errors import TrainingError
 ARCHITECTURES = ("mobilenet_v1", "mobilenet_v2")
 #: Pretrained keras.applications backbones for transfer learning: --base NAME -> class name.
 BACKBONES = {
+    "mobilenet_v1": "MobileNet",  # also from a MobileNet V1 .tflite (training.tflite_backbone)
     "mobilenet_v2": "MobileNetV2",
     "mobilenet_v3_small": "MobileNetV3Small",
     "mobilenet_v3_large": "MobileNetV3Large",
@@ -52,10 +53,12 @@ V2_STAGES = [
 #: TPU, and a frozen backbone's features transfer well at that width. MobileNetV3 has ImageNet
 #: weights at 0.75 and 1.0 only; 1.0 is its standard.
 TRANSFER_ALPHA = 0.35
-TRANSFER_ALPHAS = {"mobilenet_v2": TRANSFER_ALPHA}
+#: MobileNetV1: 1.0, the width of the catalogue's embedder-mobilenet-v1 (a .tflite --weights).
+TRANSFER_ALPHAS = {"mobilenet_v1": 1.0, "mobilenet_v2": TRANSFER_ALPHA}
 V3_ALPHA = 1.0
-#: Weights files ``--weights`` takes besides ``imagenet`` (Keras' own downloads are .h5).
-WEIGHT_FILE_SUFFIXES = (".h5", ".keras")
+#: Weights files ``--weights`` takes besides ``imagenet`` (Keras' own downloads are .h5; a
+#: .tflite is a MobileNet V1 for ``--base mobilenet_v1``).
+WEIGHT_FILE_SUFFIXES = (".h5", ".keras", ".tflite")
 
 
 @dataclass(frozen=True)
@@ -196,19 +199,40 @@ def build_model(spec: ModelSpec, batch_size: int | None = None):
     return keras.Model(inputs, outputs, name=f"{spec.arch}_{spec.alpha:g}_{spec.input_size}")
 
 
+def _catalogue_weights(name: str) -> Path | None:
+    """The ``.tflite`` of catalogue entry ``name`` (pulled first when missing, saying so), or
+    None when no entry has that name."""
+    from edgecam.catalogue import load_catalogue, resolve_model
+    from edgecam.errors import EdgecamError
+
+    try:
+        load_catalogue().get(name)
+    except EdgecamError:
+        return None
+    try:
+        return resolve_model(name) / "model.tflite"
+    except EdgecamError as exc:
+        raise TrainingError(f"--weights {name}: {exc}") from None
+
+
 def weights_argument(weights: str) -> str:
-    """``imagenet``, or the path of an existing weights file (keras.applications loads both).
+    """``imagenet``, or the path of an existing weights file (keras.applications loads both; a
+    .tflite is read by training.tflite_backbone), or a catalogue name (its .tflite).
 
     Raises:
-        TrainingError: not ``imagenet`` and not a readable .h5 / .weights.h5 / .keras file.
+        TrainingError: not ``imagenet``, a catalogue name, or a readable .h5 / .weights.h5 /
+            .keras / .tflite file.
     """
     if weights == "imagenet":
         return weights
     path = Path(weights).expanduser()
+    if not path.suffix and not path.exists():
+        path = _catalogue_weights(weights) or path
     if not path.name.endswith(WEIGHT_FILE_SUFFIXES):
         raise TrainingError(
             f"--weights {weights}: neither imagenet nor a weights file",
-            "give --weights imagenet, or a FILE.h5, FILE.weights.h5 or FILE.keras",
+            "give --weights imagenet, or a FILE.h5, FILE.weights.h5, FILE.keras, or (for "
+            "--base mobilenet_v1) a MobileNet V1 FILE.tflite",
         )
     if not path.is_file():
         raise TrainingError(f"--weights file not found: {path}", "check the path")
@@ -238,13 +262,19 @@ def build_transfer_model(base: str, weights: str, spec: ModelSpec, batch_size: i
         )
     source = weights_argument(weights)
     name = BACKBONES[base]
-    options = {} if base == "mobilenet_v2" else {"include_preprocessing": False}
+    from_tflite = source.endswith(".tflite")
+    if from_tflite and base != "mobilenet_v1":
+        raise TrainingError(
+            f"--weights {source}: a .tflite gives the weights of --base mobilenet_v1 only",
+            "use --base mobilenet_v1, or a Keras weights file for this backbone",
+        )
+    options = {} if base in ("mobilenet_v1", "mobilenet_v2") else {"include_preprocessing": False}
     try:
         backbone = getattr(keras.applications, name)(
             input_shape=(spec.input_size, spec.input_size, 3),
             alpha=spec.alpha,
             include_top=False,
-            weights=source,
+            weights=None if from_tflite else source,
             **options,
         )
     except Exception as exc:
@@ -261,6 +291,10 @@ def build_transfer_model(base: str, weights: str, spec: ModelSpec, batch_size: i
             "connect to the internet once, or copy the .h5 file into ~/.keras/models/, or give "
             "--weights FILE; or train from scratch without --base",
         ) from None
+    if from_tflite:
+        from training.tflite_backbone import load_into
+
+        load_into(backbone, Path(source))
     backbone.trainable = False
     inputs = keras.Input((spec.input_size, spec.input_size, 3), batch_size=batch_size, name="image")
     # Every keras.applications MobileNet here takes [-1, 1] (V3 with its own rescaling off).

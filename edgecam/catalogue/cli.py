@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from edgecam.catalogue.download import DownloadCancelled
-from edgecam.catalogue.entries import Catalogue, Entry, load_catalogue, user_file
+from edgecam.catalogue.entries import Catalogue, CatalogueError, Entry, load_catalogue, user_file
 from edgecam.catalogue.progress import TerminalProgress, megabytes
 from edgecam.catalogue.resolve import resolve_model, what_to_pull
 from edgecam.catalogue.store import ModelStore, models_home
@@ -26,6 +26,13 @@ def add_arguments(p: argparse.ArgumentParser, flags: argparse.ArgumentParser) ->
     a.add_argument("--json", action="store_true", help="one JSON document")
     a = action("pull", "download models (resumes a cut download; checks each SHA-256)")
     a.add_argument("names", nargs="+", metavar="NAME")
+    a.add_argument(
+        "--from",
+        dest="source",
+        type=Path,
+        metavar="FILE",
+        help="install NAME from a copy of its file (no internet needed; the SHA-256 is checked)",
+    )
     a = action("rm", "delete downloaded models (and any download in progress)")
     a.add_argument("names", nargs="+", metavar="NAME")
     a = action("where", "the folder models are kept in (or NAME's folder)")
@@ -42,8 +49,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     entries = [catalogue.get(name) for name in args.names]  # every name checked first
     if args.action == "pull":
+        if args.source is not None and len(entries) != 1:
+            raise CatalogueError("--from gives the file of one model", "name one model with it")
         for entry in entries:
-            _pull(entry, store)
+            _pull(entry, store, args.source)
         return 0
     for entry in entries:
         if store.remove(entry):
@@ -53,14 +62,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pull(entry: Entry, store: ModelStore) -> Path:
+def _pull(entry: Entry, store: ModelStore, source: Path | None = None) -> Path:
     if store.is_downloaded(entry):
         print(f"{entry.name}: already downloaded in {store.path(entry)}")
         return store.path(entry)
-    print(f"pulling {entry.name} ({what_to_pull(entry, store)})", flush=True)
+    where = f"from {source}" if source else what_to_pull(entry, store)
+    print(f"pulling {entry.name} ({where})", flush=True)
     bar = TerminalProgress(entry.name)
     try:
-        folder = store.pull(entry, progress=bar)
+        folder = store.pull(entry, progress=bar, source=source)
     except KeyboardInterrupt:
         raise DownloadCancelled(
             f"download of {entry.name} interrupted", "pull it again: it resumes where it stopped"

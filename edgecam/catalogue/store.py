@@ -28,7 +28,14 @@ from pathlib import Path
 from edgecam import defaults
 from edgecam.bundle import BUNDLE_EDGETPU_MODEL, BUNDLE_LABELS, BUNDLE_MODEL, BUNDLE_SPEC
 from edgecam.bundle_spec import BundleSpec, InputSpec, OutputSpec
-from edgecam.catalogue.download import CHUNK, RETRIES, Progress, _disk_error, fetch
+from edgecam.catalogue.download import (
+    CHUNK,
+    RETRIES,
+    DownloadError,
+    Progress,
+    _disk_error,
+    fetch,
+)
 from edgecam.catalogue.entries import Catalogue, CatalogueError, Entry, load_catalogue
 from edgecam.files import new_staging_dir, recover_dir, replace_dir
 
@@ -116,8 +123,12 @@ class ModelStore:
         entry: Entry,
         progress: Progress | None = None,
         cancel: threading.Event | None = None,
+        source: Path | None = None,
     ) -> Path:
         """Download, check and install the entry; its folder (at once when already here).
+
+        ``source``: a local copy of the entry's file to install instead of downloading it (a
+        machine without internet), checked against the catalogue's size and SHA-256 all the same.
 
         ``progress(done, total)`` is called from this thread; ``cancel`` stops the download
         (:class:`~edgecam.catalogue.download.DownloadCancelled`) and installs nothing. An Edge
@@ -129,6 +140,16 @@ class ModelStore:
         """
         if self.is_downloaded(entry):
             return self.path(entry)
+        url = entry.url
+        if source is not None:
+            if entry.labels is not None:
+                raise CatalogueError(
+                    f"{entry.name}'s labels are a separate download: --from gives only its model",
+                    f"pull {entry.name} where there is internet, and copy its folder",
+                )
+            if not Path(source).is_file():
+                raise CatalogueError(f"--from {source}: no such file", "check the path")
+            url = Path(source).resolve().as_uri()  # urllib reads file:// as it reads https://
         cpu = self.cpu_twin(entry)
         cpu_model = None
         if cpu is not None:
@@ -149,7 +170,15 @@ class ModelStore:
                 cancel,
                 "labels",
             )
-        model = self._fetch(entry, entry.url, entry.size, entry.sha256, progress, cancel, "model")
+        try:
+            model = self._fetch(entry, url, entry.size, entry.sha256, progress, cancel, "model")
+        except DownloadError as exc:
+            if source is None:
+                raise
+            raise CatalogueError(
+                f"--from {source} is not {entry.name}'s file ({exc.message})",
+                f"copy the file the catalogue lists: {entry.url}",
+            ) from None
         return self._install(entry, model, labels, cpu_model)
 
     def remove(self, entry: Entry) -> bool:

@@ -28,10 +28,11 @@ import numpy as np
 
 from edgecam.errors import ConfigError, ModelError
 
-#: BuiltinOperator codes teach reads or writes (schema.fbs).
+#: BuiltinOperator codes teach (and training.tflite_backbone) reads or writes (schema.fbs).
 BUILTIN = {
     "AVERAGE_POOL_2D": 1,
     "CONV_2D": 3,
+    "DEPTHWISE_CONV_2D": 4,
     "DEQUANTIZE": 6,
     "FULLY_CONNECTED": 9,
     "L2_NORMALIZATION": 11,

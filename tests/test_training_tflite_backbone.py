@@ -1,0 +1,146 @@
+"""Transfer learning from a MobileNet V1 .tflite (``--base mobilenet_v1 --weights FILE.tflite``).
+
+A Keras MobileNet with random weights and random BatchNorm statistics is converted to a float
+.tflite (the converter folds each BatchNorm into its convolution); a fresh backbone loaded from
+that file must compute what the first one computed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import assert_one_line_error, run_cli
+from model_server import entry, write_catalogue
+from test_training_folder import make_folder
+
+pytest.importorskip("tensorflow", reason="TensorFlow is not installed (runs in .venv-train)")
+
+import keras
+import tensorflow as tf
+
+from training.tflite_backbone import load_into, read_convolutions
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "models"
+EMBEDDER = SHARED / "mobilenet_v1_1.0_224_quant_embedding_extractor.tflite"
+QUICK = [
+    "--batch-size", "8", "--steps-per-epoch", "2", "--val-split", "0.25", "--no-augment",
+    "--patience", "0", "--epochs", "1", "--input-size", "32",
+]  # fmt: skip
+
+
+def _backbone(alpha: float, size: int, seed: int):
+    keras.utils.set_random_seed(seed)
+    return keras.applications.MobileNet(
+        input_shape=(size, size, 3), alpha=alpha, include_top=False, weights=None
+    )
+
+
+def _randomize_batchnorms(model, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            n = layer.gamma.shape[0]
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 1.5, n),
+                    rng.normal(0, 0.1, n),
+                    rng.normal(0, 0.1, n),
+                    rng.uniform(0.5, 2.0, n),
+                ]
+            )
+
+
+@pytest.fixture(scope="module")
+def v1_file(tmp_path_factory):
+    """(a MobileNet V1 alpha 0.25 at 32 px as a float .tflite, the Keras backbone it came from)."""
+    source = _backbone(0.25, 32, seed=1)
+    _randomize_batchnorms(source, seed=2)
+    path = tmp_path_factory.mktemp("v1") / "mobilenet_v1_025.tflite"
+    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(source).convert())
+    return path, source
+
+
+def test_a_backbone_loaded_from_a_tflite_computes_what_the_file_computes(v1_file):
+    path, source = v1_file
+    loaded = _backbone(0.25, 32, seed=9)  # other random weights, overwritten by the file's
+    assert load_into(loaded, path) == 27  # the stem and 13 depthwise-separable blocks
+    x = np.random.default_rng(3).uniform(-1, 1, (4, 32, 32, 3)).astype(np.float32)
+    expected = source.predict(x, verbose=0)
+    got = loaded.predict(x, verbose=0)
+    np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-4)
+    assert not np.allclose(_backbone(0.25, 32, seed=9).predict(x, verbose=0), expected, atol=1e-2)
+
+
+def test_train_starts_from_the_files_weights(v1_file, tmp_path):
+    path, _ = v1_file
+    data = make_folder(tmp_path / "data", {"a_dark": 6, "b_bright": 6}, size=32)
+    run = tmp_path / "run"
+    proc = run_cli(
+        "train", "--data", str(data), "--out", str(run), "--base", "mobilenet_v1",
+        "--weights", str(path), *QUICK, timeout=300,
+    )  # fmt: skip  (no --alpha: the file's, 0.25)
+    assert proc.returncode == 0, proc.stderr
+    model = keras.models.load_model(run / "best.keras")
+    backbone = next(layer for layer in model.layers if isinstance(layer, keras.Model))
+    stem = read_convolutions(path)[0][1]
+    np.testing.assert_array_equal(backbone.get_layer("conv1").get_weights()[0], stem)
+
+
+def test_a_tflite_that_does_not_fit_is_one_line(v1_file, tmp_path):
+    path, _ = v1_file
+    data = make_folder(tmp_path / "data", {"a_dark": 4, "b_bright": 4}, size=32)
+    base = ["train", "--data", str(data), *QUICK, "--weights", str(path)]
+    proc = run_cli(*base, "--out", str(tmp_path / "a"), "--base", "mobilenet_v1", "--alpha", "1")
+    assert_one_line_error(proc, "does not fit conv1")
+    proc = run_cli(*base, "--out", str(tmp_path / "b"), "--base", "mobilenet_v2")
+    assert_one_line_error(proc, "a .tflite gives the weights of --base mobilenet_v1 only")
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"not a model at all")
+    proc = run_cli(*base[:-1], str(junk), "--out", str(tmp_path / "c"), "--base", "mobilenet_v1")
+    assert_one_line_error(proc, f"--weights {junk}")
+
+
+@pytest.mark.skipif(not EMBEDDER.exists(), reason="../shared/models has no MobileNet V1 embedder")
+def test_the_catalogue_embedder_gives_its_features_to_keras():
+    backbone = _backbone(1.0, 224, seed=0)
+    load_into(backbone, EMBEDDER)
+    pooled = keras.Sequential([backbone, keras.layers.GlobalAveragePooling2D()])
+    interpreter = tf.lite.Interpreter(model_path=str(EMBEDDER))
+    interpreter.allocate_tensors()
+    given, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    scale, zero = out["quantization"]
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        image = rng.integers(0, 256, (224, 224, 3)).astype(np.uint8)
+        interpreter.set_tensor(given["index"], image[None])
+        interpreter.invoke()
+        reference = (interpreter.get_tensor(out["index"]).astype(np.float32).ravel() - zero) * scale
+        ours = pooled.predict(image[None].astype(np.float32) / 127.5 - 1, verbose=0)[0]
+        cosine = ours @ reference / np.linalg.norm(ours) / np.linalg.norm(reference)
+        assert cosine > 0.9  # 8-bit activations in the file, float here (measured 0.93-0.97)
+
+
+def test_a_small_folder_starts_from_the_downloaded_embedder(v1_file, tmp_path, monkeypatch):
+    path, _ = v1_file
+    listed = entry("embedder-mobilenet-v1", "http://127.0.0.1:9/no", path.read_bytes())
+    monkeypatch.setenv("EDGECAM_CATALOGUE", str(write_catalogue(tmp_path / "c.json", [listed])))
+    monkeypatch.setenv("EDGECAM_HOME", str(tmp_path / "home"))
+    data = make_folder(tmp_path / "data", {"a_dark": 6, "b_bright": 6}, size=32)
+    train = ["train", "--data", str(data), *QUICK]
+    scratch = run_cli(*train, "--out", str(tmp_path / "scratch"), timeout=300)
+    assert scratch.returncode == 0, scratch.stderr
+    assert "`edgecam models pull embedder-mobilenet-v1` once" in scratch.stdout
+    pull = run_cli("models", "pull", "embedder-mobilenet-v1", "--from", str(path))
+    assert pull.returncode == 0, pull.stderr
+    run = tmp_path / "run"
+    proc = run_cli(*train, "--out", str(run), timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "starting from the pretrained mobilenet_v1 of embedder-mobilenet-v1" in proc.stdout
+    model = keras.models.load_model(run / "best.keras")
+    backbone = next(layer for layer in model.layers if isinstance(layer, keras.Model))
+    stem = read_convolutions(path)[0][1]
+    np.testing.assert_array_equal(backbone.get_layer("conv1").get_weights()[0], stem)
+    own = run_cli(*train, "--out", str(tmp_path / "own"), "--from-scratch", timeout=300)
+    assert own.returncode == 0 and "starting from" not in own.stdout

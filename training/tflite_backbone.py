@@ -1,0 +1,126 @@
+"""A Keras MobileNetV1 backbone's weights from a MobileNet V1 ``.tflite``: transfer learning on
+a machine without internet, from a file the catalogue already checked (``edgecam models pull
+embedder-mobilenet-v1``) instead of Keras' ImageNet download.
+
+The TFLite file has BatchNorm folded into each convolution (kernel and bias), 8-bit weights
+and fused ReLU6; the Keras graph has a bias-free convolution, a BatchNorm and a ReLU6. So each
+kernel is dequantized and transposed into the Keras layout, and its BatchNorm becomes the
+identity plus the bias (gamma 1, beta = bias, mean 0, variance 1 - epsilon). Both graphs pad a
+stride-2 convolution the same way (SAME on an even size is Keras' ZeroPadding ((0, 1), (0, 1)))
+and take inputs in [-1, 1], so the backbone computes what the file computes, up to the file's
+8-bit activations.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from training.errors import TrainingError
+
+CONV_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D")
+
+
+def _bad(path: Path, why: str) -> TrainingError:
+    return TrainingError(
+        f"--weights {path}: {why}",
+        "give a MobileNet V1 .tflite (the catalogue's embedder-mobilenet-v1 or a V1 classifier)",
+    )
+
+
+def read_convolutions(path: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(op name, Keras-layout float kernel, float bias) of each convolution, in graph order.
+
+    Raises:
+        TrainingError: not a readable .tflite, or one with no convolutions.
+    """
+    import tensorflow as tf
+
+    from edgecam.errors import EdgecamError
+    from edgecam.teach.graph import ModelGraph
+
+    try:
+        graph = ModelGraph.read(Path(path).read_bytes(), str(path))
+    except (OSError, EdgecamError) as exc:
+        raise _bad(path, str(exc).splitlines()[0]) from None
+    try:
+        with warnings.catch_warnings():  # "tf.lite.Interpreter is deprecated": only data is read
+            warnings.simplefilter("ignore")
+            interpreter = tf.lite.Interpreter(model_content=graph.data)
+        details = {d["index"]: d for d in interpreter.get_tensor_details()}
+    except (ValueError, RuntimeError) as exc:
+        raise _bad(path, f"the runtime cannot read it ({str(exc).splitlines()[0][:120]})") from None
+
+    def constant(index: int) -> np.ndarray:
+        values = interpreter.get_tensor(index).astype(np.float32)
+        quant = details[index]["quantization_parameters"]
+        scales, zeros = quant["scales"], quant["zero_points"]
+        if not scales.size:
+            return values
+        shape = [1] * values.ndim
+        if scales.size > 1:
+            shape[quant["quantized_dimension"]] = scales.size
+        return (values - zeros.reshape(shape)) * scales.reshape(shape).astype(np.float32)
+
+    convolutions = []
+    for op in graph.ops:
+        if op.name not in CONV_OPS or len(op.inputs) < 3 or op.inputs[2] < 0:
+            continue
+        # TFLite kernels: CONV_2D [out, h, w, in], DEPTHWISE [1, h, w, channels]; Keras:
+        # Conv2D [h, w, in, out], DepthwiseConv2D [h, w, channels, 1].
+        kernel = constant(op.inputs[1]).transpose(1, 2, 3, 0)
+        convolutions.append((op.name, kernel, constant(op.inputs[2])))
+    if not convolutions:
+        raise _bad(path, "it has no convolutions with weights")
+    return convolutions
+
+
+def file_alpha(path: Path) -> float:
+    """The width multiplier of the MobileNet V1 in ``path`` (its stem has 32 x alpha filters)."""
+    stem = read_convolutions(path)[0][1]
+    return stem.shape[-1] / 32
+
+
+def load_into(backbone, path: Path) -> int:
+    """Set ``backbone``'s (keras.applications.MobileNet) convolutions and BatchNorms from ``path``.
+
+    Returns:
+        the number of convolutions loaded.
+
+    Raises:
+        TrainingError: the file's convolutions do not fit the backbone's (another network or
+            another width).
+    """
+    from keras import layers
+
+    convs = [
+        layer
+        for layer in backbone.layers
+        if isinstance(layer, (layers.Conv2D, layers.DepthwiseConv2D))
+    ]
+    found = read_convolutions(path)
+    if len(found) < len(convs):
+        raise _bad(path, f"{len(found)} convolutions, the backbone has {len(convs)}")
+    # A classifier's file has more (its logits): the backbone takes the first ones.
+    for layer, (op, kernel, bias) in zip(convs, found[: len(convs)], strict=True):
+        depthwise = isinstance(layer, layers.DepthwiseConv2D)
+        expected = tuple(layer.kernel.shape)
+        if depthwise != (op == "DEPTHWISE_CONV_2D") or kernel.shape != expected:
+            raise _bad(
+                path,
+                f"its {op} {kernel.shape} does not fit {layer.name} {expected} "
+                "(another network, or another --alpha)",
+            )
+        layer.kernel.assign(kernel)
+        norm = backbone.get_layer(f"{layer.name}_bn")
+        norm.set_weights(
+            [
+                np.ones_like(bias),
+                bias,
+                np.zeros_like(bias),
+                np.full_like(bias, 1.0 - norm.epsilon),
+            ]
+        )
+    return len(convs)
