@@ -14,7 +14,6 @@ from training.auto import (
     MIN_STEPS_PER_EPOCH,
     SMALL_ALPHA,
     SMALL_DEPTH,
-    fit_input,
     size_recipe,
 )
 from training.cli import build_parser
@@ -88,20 +87,6 @@ def test_a_small_folder_gets_the_small_recipe_and_is_told_why():
     config, _ = _train_config(middle, data, 3, n_train=5_000)
     assert config.model.bn_momentum == 0.99 and config.steps_per_epoch is None
     assert size_recipe(5_000, 20).bn_momentum == FAST_BN_MOMENTUM  # 79 x 20 = 1,580 steps
-
-
-def test_the_input_follows_a_folders_images():
-    grey_28 = [(28, 28, 1)] * 9 + [(30, 40, 1)]
-    size, channels, reasons = fit_input(grey_28, 96, 3)
-    assert (size, channels) == (28, 1) and len(reasons) == 2
-    assert "median shorter side is 28 px" in reasons[0] and "grey" in reasons[1]
-    # Large or colour images keep the defaults; one colour image keeps 3 channels.
-    assert fit_input([(480, 640, 3)] * 3, 96, 3) == (96, 3, ())
-    assert fit_input([(28, 28, 1), (28, 28, 3)], 96, 3)[:2] == (28, 3)
-    # Never below the model's smallest input; nothing fitted when the flags said so.
-    assert fit_input([(8, 8, 1)], 96, 3, fit_channels=False)[:2] == (16, 3)
-    assert fit_input(grey_28, 96, 3, fit_size=False, fit_channels=False) == (96, 3, ())
-    assert fit_input([], 96, 3) == (96, 3, ())
 
 
 def test_policies_live_in_the_configs():

@@ -86,22 +86,6 @@ def test_split_is_seeded_and_stratified():
     assert not np.array_equal(stratified_split(labels, 0.2, seed=4)[1], held_a)
 
 
-def test_a_folder_of_small_grey_images_is_trained_at_their_size(tmp_path):
-    root = tmp_path / "grey"
-    for cls, value in (("dark", 20), ("light", 220)):
-        (root / cls).mkdir(parents=True)
-        for i in range(4):
-            cv2.imwrite(str(root / cls / f"{i}.png"), np.full((20, 20), value + i, np.uint8))
-    config = DataConfig(data=str(root), val_split=0.25)
-    fitted = load_splits(config, fit_size=True, fit_channels=True)
-    assert (fitted.config.input_size, fitted.config.channels) == (20, 1)
-    assert take_samples(fitted.train, 1)[0][0].shape == (20, 20, 1)
-    assert len(fitted.input_reasons) == 2
-    kept = load_splits(DataConfig(data=str(root), val_split=0.25))  # flags given: no fitting
-    assert (kept.config.input_size, kept.config.channels) == (96, 3) and not kept.input_reasons
-    assert take_samples(kept.train, 1)[0][0].shape == (96, 96, 3)
-
-
 def test_class_weights_balance_the_loss():
     weights = class_weights([0, 0, 0, 1], 2)
     assert weights[1] == pytest.approx(3 * weights[0])

@@ -78,8 +78,17 @@ def test_train_starts_from_the_files_weights(v1_file, tmp_path):
     data = make_folder(tmp_path / "data", {"a_dark": 6, "b_bright": 6}, size=32)
     run = tmp_path / "run"
     proc = run_cli(
-        "train", "--data", str(data), "--out", str(run), "--base", "mobilenet_v1",
-        "--weights", str(path), *QUICK, timeout=300,
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(run),
+        "--base",
+        "mobilenet_v1",
+        "--weights",
+        str(path),
+        *QUICK,
+        timeout=300,
     )  # fmt: skip  (no --alpha: the file's, 0.25)
     assert proc.returncode == 0, proc.stderr
     model = keras.models.load_model(run / "best.keras")

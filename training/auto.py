@@ -9,17 +9,12 @@ a few dozen steps. Alpha 0.5 with the first 7 blocks (~0.14M parameters), batche
 of at least 50 steps and momentum 0.9 reach 77% (int8, unseen images) in 8 epochs and 90% with
 the default 20. Folders from :data:`SMALL_FOLDER` images on keep the dataclass defaults (what
 the bundled model was trained with); flags given on the command line always win.
-
-The input follows the images too (:func:`fit_input`): a folder of 28x28 grey images is trained
-at 28x28x1, not upscaled to the 96x96x3 default, which adds no detail and costs ~35x the
-compute in the first layers.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from statistics import median
 
 #: Training images below which a folder counts as small and gets the small recipe.
 SMALL_FOLDER = 1000
@@ -50,41 +45,6 @@ def pretrained_weights() -> Path | None:
         return store.model_file(entry) if store.is_downloaded(entry) else None
     except EdgecamError:  # no such entry in a user's replacement catalogue
         return None
-
-
-#: The smallest input the model builder accepts (training.model.ModelSpec).
-MIN_INPUT = 16
-
-
-def fit_input(
-    shapes: list[tuple[int, int, int]],
-    size: int,
-    channels: int,
-    *,
-    fit_size: bool = True,
-    fit_channels: bool = True,
-) -> tuple[int, int, tuple[str, ...]]:
-    """The input for images of ``shapes`` (height, width, channels): ``size`` shrunk to the
-    images' median shorter side when that is smaller, and 1 channel when every image is grey.
-
-    Returns:
-        (size, channels, reasons): one line per change from ``size``/``channels``.
-    """
-    reasons = []
-    if not shapes:
-        return size, channels, ()
-    short = int(median(min(h, w) for h, w, _ in shapes))
-    if fit_size and short < size:
-        new = max(MIN_INPUT, short)
-        reasons.append(
-            f"input {new}x{new}: the images' median shorter side is {short} px, and upscaling "
-            f"to the default {size} adds no detail, only compute"
-        )
-        size = new
-    if fit_channels and channels == 3 and all(c == 1 for _, _, c in shapes):
-        channels = 1
-        reasons.append("1 channel: every image is grey")
-    return size, channels, tuple(reasons)
 
 
 @dataclass(frozen=True)

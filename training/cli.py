@@ -119,7 +119,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--input-size",
         type=int,
         help=f"input height and width in pixels (default: {_default(DataConfig, 'input_size')}, "
-        "or a folder's median shorter image side when smaller; "
         f"{_FASHION['input_size']} for fashion-mnist)",
     )
     p.add_argument(
@@ -127,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         choices=[1, 3],
         help=f"1 (gray) or 3 (RGB) (default: {_default(DataConfig, 'channels')}, "
-        f"or 1 for a folder of grey images only; {_FASHION['channels']} for fashion-mnist)",
+        f"{_FASHION['channels']} for fashion-mnist)",
     )
     p.add_argument(
         "--dropout",

@@ -143,25 +143,13 @@ def _train_config(args, data, num_classes: int, n_train: int | None = None):
     return config, sizing.reasons
 
 
-def _splits(args, cfg, cache: Path):
-    from training.data import load_splits
-
-    fit = not args.base  # a pretrained backbone wants its own input: 3 channels, its sizes
-    return load_splits(
-        cfg,
-        cache,
-        fit_size=fit and args.input_size is None,
-        fit_channels=fit and args.channels is None,
-    )
-
-
-def _pretrained_default(args, n_train: int):
-    """``args`` with :data:`training.auto.PRETRAINED_BASE` for a small folder when its weights
-    are here and no ``--base`` or ``--from-scratch`` was given; and the line saying so (or how
-    to get them), else None."""
+def _pretrained_default(args, n_train: int, channels: int):
+    """``args`` with :data:`training.auto.PRETRAINED_BASE` for a small folder of colour images
+    when its weights are here and no ``--base`` or ``--from-scratch`` was given; and the line
+    saying so (or how to get them), else None."""
     from training.auto import PRETRAINED_BASE, PRETRAINED_ENTRY, SMALL_FOLDER, pretrained_weights
 
-    if args.base or args.from_scratch or args.dataset or n_train >= SMALL_FOLDER:
+    if args.base or args.from_scratch or args.dataset or n_train >= SMALL_FOLDER or channels != 3:
         return args, None
     weights = pretrained_weights()
     if weights is None:
@@ -181,7 +169,7 @@ def cmd_train(args) -> int:
     from dataclasses import asdict
 
     from training.callbacks import chance_level
-    from training.data import balancing_weights, batched
+    from training.data import balancing_weights, batched, load_splits
     from training.distribute import make_strategy, own_folder
     from training.export import write_json
     from training.train import DEFAULT_BACKBONE_WEIGHTS, check_run_folder, train
@@ -199,17 +187,12 @@ def cmd_train(args) -> int:
         weights_argument(args.weights or DEFAULT_BACKBONE_WEIGHTS)  # a bad path: before any work
     cfg = _data_config(args)
     _log("loading data...")
-    splits = _splits(args, cfg, own / "cache")
+    splits = load_splits(cfg, own / "cache")
     if splits.report is not None:
         _log(splits.report.format())
-    args, note = _pretrained_default(args, splits.sizes["train"])
+    args, note = _pretrained_default(args, splits.sizes["train"], cfg.channels)
     if note:
         _log(note)
-    if args.base and splits.config.channels != 3:  # fitted to grey before the base was chosen
-        splits = _splits(args, cfg, own / "cache")
-    cfg = splits.config
-    for reason in splits.input_reasons:
-        _log(f"  {reason}")
     _log(
         f"split: {splits.sizes['train']} train, {splits.sizes['val']} validation, "
         f"{splits.sizes['test']} test (seed {cfg.seed})"

@@ -13,12 +13,11 @@ import errno
 import hashlib
 import os
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from training.auto import fit_input
 from training.errors import DataError
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif"}
@@ -42,8 +41,6 @@ class DatasetReport:
     class_names: list[str]
     counts: dict[str, int]
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
-    #: (height, width, channels) of each usable image, as decoded (not saved in dataset.json).
-    shapes: list[tuple[int, int, int]] = field(default_factory=list, repr=False)
 
     @property
     def total(self) -> int:
@@ -80,23 +77,23 @@ class DatasetReport:
         }
 
 
-def _check_image(path: Path) -> tuple[str | None, tuple[int, int, int] | None]:
-    """(None, its decoded shape) if TensorFlow decodes the file, else (the reason, None)."""
+def _check_image(path: Path) -> str | None:
+    """None if TensorFlow decodes the file, else the reason it cannot."""
     import tensorflow as tf
 
     try:
         data = path.read_bytes()
     except OSError as exc:
-        return f"unreadable ({exc.strerror})", None
+        return f"unreadable ({exc.strerror})"
     if not data:
-        return "empty file", None
+        return "empty file"
     try:
         image = tf.io.decode_image(data, expand_animations=False)
     except (tf.errors.InvalidArgumentError, tf.errors.UnknownError):
-        return "corrupt or not an image", None
+        return "corrupt or not an image"
     if image.shape[0] == 0 or image.shape[1] == 0:
-        return "zero-sized image", None
-    return None, tuple(int(n) for n in image.shape)
+        return "zero-sized image"
+    return None
 
 
 def _check_distinct(root: Path, class_dirs: list[Path]) -> None:
@@ -172,7 +169,7 @@ def scan_image_folder(
             "a classifier needs at least two class folders",
         )
     _check_distinct(root, class_dirs)
-    paths, labels, skipped, shapes = [], [], [], []
+    paths, labels, skipped = [], [], []
     counts: Counter[str] = Counter()
     for index, folder in enumerate(class_dirs):
         for path, link_problem in _walk_files(folder):
@@ -182,16 +179,15 @@ def scan_image_folder(
             if path.suffix.lower() not in IMAGE_EXTENSIONS:
                 skipped.append((str(path), f"not an image file ({path.suffix or 'no extension'})"))
                 continue
-            reason, shape = _check_image(path)
+            reason = _check_image(path)
             if reason:
                 skipped.append((str(path), reason))
                 continue
-            shapes.append(shape)
             paths.append(str(path))
             labels.append(index)
             counts[folder.name] += 1
     names = [d.name for d in class_dirs]
-    report = DatasetReport(str(root), names, {n: counts[n] for n in names}, skipped, shapes)
+    report = DatasetReport(str(root), names, {n: counts[n] for n in names}, skipped)
     empty = [n for n in names if counts[n] == 0]
     if empty:
         raise DataError(
@@ -339,10 +335,6 @@ class Splits:
     fingerprint: str
     report: DatasetReport | None = None
     val_labels: np.ndarray | None = None
-    #: The config the splits were built with (``cfg`` with the input fitted to the images).
-    config: DataConfig | None = None
-    #: One line per input choice the images made (:func:`training.auto.fit_input`).
-    input_reasons: tuple[str, ...] = ()
 
 
 def _limit(idx: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
@@ -351,19 +343,11 @@ def _limit(idx: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(idx, limit, replace=False))
 
 
-def load_splits(
-    cfg: DataConfig,
-    cache_dir: Path | None = None,
-    *,
-    fit_size: bool = False,
-    fit_channels: bool = False,
-) -> Splits:
+def load_splits(cfg: DataConfig, cache_dir: Path | None = None) -> Splits:
     """Build the train / validation / test splits ``cfg`` describes (seeded, reproducible).
 
     Without ``test_data``, an image folder gives three disjoint stratified splits: test
-    (``val_split`` of all), validation (``val_split`` of the rest) and train. ``fit_size`` /
-    ``fit_channels``: an image folder's input size / channels follow its images
-    (:func:`training.auto.fit_input`; ``Splits.config`` has the result).
+    (``val_split`` of all), validation (``val_split`` of the rest) and train.
     """
     if cfg.source == "fashion-mnist":
         from training.datasets import FASHION_MNIST_CLASSES, load_fashion_mnist
@@ -385,7 +369,6 @@ def load_splits(
             {"train": len(train_idx), "val": len(val_idx), "test": len(y_test)},
             fp,
             val_labels=y[val_idx],
-            config=cfg,
         )
     if cfg.source != "folder":
         raise DataError(
@@ -394,10 +377,6 @@ def load_splits(
     if not cfg.data:
         raise DataError("no training data given", "pass --data DIR or --dataset fashion-mnist")
     paths, labels, report = scan_image_folder(cfg.data)
-    size, channels, input_reasons = fit_input(
-        report.shapes, cfg.input_size, cfg.channels, fit_size=fit_size, fit_channels=fit_channels
-    )
-    cfg = replace(cfg, input_size=size, channels=channels)
     labels_arr = np.asarray(labels)
     fp = folder_fingerprint(paths, labels)
     if cfg.test_data:
@@ -447,8 +426,6 @@ def load_splits(
         fp,
         report,
         labels_arr[val_idx],
-        cfg,
-        input_reasons,
     )
 
 
