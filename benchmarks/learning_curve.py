@@ -4,7 +4,11 @@
     .venv-train/bin/python benchmarks/learning_curve.py \
         --embedder ../shared/models/mobilenet_v1_1.0_224_quant_embedding_extractor.tflite \
         [--sizes 5 10 25 50 100] [--datasets fashion shapes] [--methods cnn train teach] \
-        [--work DIR] [--json out.json]
+        [--work DIR] [--json out.json] [--train-args '--input-size 224']
+
+`edgecam train` starts a small folder from the pretrained embedder-mobilenet-v1 when that is
+downloaded in $EDGECAM_HOME (`edgecam models pull embedder-mobilenet-v1 --from FILE`), else it
+trains from scratch: set EDGECAM_HOME to measure one or the other.
 
 Data:
 
@@ -23,7 +27,7 @@ Methods, each on the same N images per class:
 * **train**: what a user runs, with the defaults: `edgecam train --data DIR --out RUN`, then
   `edgecam export --run RUN --out BUNDLE --mode int8`; the int8 bundle is scored through
   `edgecam.vision.Classifier` (what `classify` and the app use). An export the gates refuse is
-  reported, and scored again exported with `--force`.
+  reported, and scored again exported with `--force`. `--train-args` adds flags.
 * **teach**: `edgecam.teach.Teacher` with the embedder (no validation split, so every image
   teaches), the numpy head scored on the test images' embeddings.
 
@@ -172,15 +176,16 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
-def edgecam_train(data: dict, n: int, work: Path) -> dict:
-    """`edgecam train` with the defaults, int8 export, scored through the Classifier."""
+def edgecam_train(data: dict, n: int, work: Path, extra: list[str]) -> dict:
+    """`edgecam train` with the defaults (plus ``extra`` flags), int8 export, scored through the
+    Classifier."""
     from edgecam.config import ClassifierOptions
     from edgecam.vision.classifier import Classifier
 
     run, bundle = work / f"run-{n}", work / f"bundle-{n}"
     shutil.rmtree(run, ignore_errors=True)  # a fresh run each time the benchmark runs
     started = time.perf_counter()
-    proc = _edgecam("train", "--data", str(data["folders"][n]), "--out", str(run))
+    proc = _edgecam("train", "--data", str(data["folders"][n]), "--out", str(run), *extra)
     if proc.returncode != 0:
         return {"error": _last_line(proc.stderr), "seconds": time.perf_counter() - started}
     result: dict = {"train_log": _train_summary(proc.stdout + proc.stderr)}
@@ -286,6 +291,12 @@ def main() -> int:
     parser.add_argument("--methods", nargs="+", default=["cnn", "train", "teach"])
     parser.add_argument("--work", type=Path, help="data, runs and bundles (default: a temp dir)")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--train-args",
+        type=lambda text: text.split(),
+        default=[],
+        help="flags added to `edgecam train` (one quoted string: --train-args '--input-size 224')",
+    )
     args = parser.parse_args()
     methods = [m for m in args.methods if m != "teach" or args.embedder]
     if "teach" in args.methods and not args.embedder:
@@ -308,7 +319,7 @@ def main() -> int:
                 if method == "cnn":
                     row[method] = tutorial_cnn(data, n, dataset)
                 elif method == "train":
-                    row[method] = edgecam_train(data, n, work / dataset)
+                    row[method] = edgecam_train(data, n, work / dataset, args.train_args)
                 else:
                     row[method] = edgecam_teach(
                         data, n, args.embedder, work / "teach-cache", test_x
