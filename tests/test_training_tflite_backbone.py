@@ -7,6 +7,7 @@ that file must compute what the first one computed.
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,8 @@ pytest.importorskip("tensorflow", reason="TensorFlow is not installed (runs in .
 import keras
 import tensorflow as tf
 
+from training.commands import _pretrained_input
+from training.model import weights_argument
 from training.tflite_backbone import load_into, read_convolutions
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "models"
@@ -71,6 +74,10 @@ def test_a_backbone_loaded_from_a_tflite_computes_what_the_file_computes(v1_file
     got = loaded.predict(x, verbose=0)
     np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-4)
     assert not np.allclose(_backbone(0.25, 32, seed=9).predict(x, verbose=0), expected, atol=1e-2)
+    # Without --input-size, train uses the size the file was made for.
+    given = argparse.Namespace(base="mobilenet_v1", input_size=None, weights=str(path))
+    assert _pretrained_input(given) == 32
+    assert _pretrained_input(argparse.Namespace(**{**vars(given), "input_size": 64})) is None
 
 
 def test_train_starts_from_the_files_weights(v1_file, tmp_path):
@@ -143,6 +150,8 @@ def test_a_small_folder_starts_from_the_downloaded_embedder(v1_file, tmp_path, m
     assert "`edgecam models pull embedder-mobilenet-v1` once" in scratch.stdout
     pull = run_cli("models", "pull", "embedder-mobilenet-v1", "--from", str(path))
     assert pull.returncode == 0, pull.stderr
+    installed = tmp_path / "home" / "models" / "embedder-mobilenet-v1" / "model.tflite"
+    assert weights_argument("embedder-mobilenet-v1") == str(installed)  # --weights NAME
     run = tmp_path / "run"
     proc = run_cli(*train, "--out", str(run), timeout=300)
     assert proc.returncode == 0, proc.stderr

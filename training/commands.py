@@ -165,6 +165,17 @@ def _pretrained_default(args, n_train: int, channels: int):
     )
 
 
+def _pretrained_input(args) -> int | None:
+    """The input size of a ``.tflite`` backbone's file when ``--input-size`` is not given: its
+    features were learnt at that scale (measured on the cluttered shapes at 25 images per
+    class: 70% at 224 px against 61% at 96, docs/TRAINING.md)."""
+    if not args.base or args.input_size is not None or not (args.weights or "").endswith(".tflite"):
+        return None
+    from training.tflite_backbone import file_input_size
+
+    return file_input_size(Path(args.weights))
+
+
 def cmd_train(args) -> int:
     from dataclasses import asdict
 
@@ -184,7 +195,8 @@ def cmd_train(args) -> int:
     if args.base:
         from training.model import weights_argument
 
-        weights_argument(args.weights or DEFAULT_BACKBONE_WEIGHTS)  # a bad path: before any work
+        # A bad path fails before any work; a catalogue name becomes its file.
+        args.weights = weights_argument(args.weights or DEFAULT_BACKBONE_WEIGHTS)
     cfg = _data_config(args)
     _log("loading data...")
     splits = load_splits(cfg, own / "cache")
@@ -193,6 +205,11 @@ def cmd_train(args) -> int:
     args, note = _pretrained_default(args, splits.sizes["train"], cfg.channels)
     if note:
         _log(note)
+    size = _pretrained_input(args)
+    if size and size != cfg.input_size:
+        cfg = replace(cfg, input_size=size)
+        _log(f"input {size}x{size}: the size the pretrained file was made for (--input-size N)")
+        splits = load_splits(cfg, own / "cache")
     _log(
         f"split: {splits.sizes['train']} train, {splits.sizes['val']} validation, "
         f"{splits.sizes['test']} test (seed {cfg.seed})"

@@ -77,6 +77,19 @@ def read_convolutions(path: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
     return convolutions
 
 
+def file_input_size(path: Path) -> int | None:
+    """The square input size the file was made for (224 for the catalogue's embedder), or None."""
+    from edgecam.errors import EdgecamError
+    from edgecam.teach.graph import ModelGraph
+
+    try:
+        graph = ModelGraph.read(Path(path).read_bytes(), str(path))
+        shape = graph.tensors[graph.inputs[0]].shape
+    except (OSError, EdgecamError, IndexError):
+        return None
+    return shape[1] if len(shape) == 4 and shape[1] == shape[2] and shape[1] > 0 else None
+
+
 def file_alpha(path: Path) -> float:
     """The width multiplier of the MobileNet V1 in ``path`` (its stem has 32 x alpha filters)."""
     stem = read_convolutions(path)[0][1]
