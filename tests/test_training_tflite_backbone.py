@@ -8,6 +8,7 @@ that file must compute what the first one computed.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
@@ -153,9 +154,12 @@ def test_a_small_folder_starts_from_the_downloaded_embedder(v1_file, tmp_path, m
     installed = tmp_path / "home" / "models" / "embedder-mobilenet-v1" / "model.tflite"
     assert weights_argument("embedder-mobilenet-v1") == str(installed)  # --weights NAME
     run = tmp_path / "run"
-    proc = run_cli(*train, "--out", str(run), timeout=300)
+    augmented = [flag for flag in train if flag != "--no-augment"]
+    proc = run_cli(*augmented, "--out", str(run), timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "starting from the pretrained mobilenet_v1 of embedder-mobilenet-v1" in proc.stdout
+    recipe = json.loads((run / "recipe.json").read_text())
+    assert not any(recipe["augmentation"].values())  # off on the frozen backbone, unasked
     model = keras.models.load_model(run / "best.keras")
     backbone = next(layer for layer in model.layers if isinstance(layer, keras.Model))
     stem = read_convolutions(path)[0][1]
