@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import types
 
 import cv2
 import numpy as np
@@ -95,13 +96,21 @@ def test_export_refuses_a_model_that_learnt_nothing_unless_forced(run_dir, tmp_p
     assert (tmp_path / "b" / "model.tflite").exists()
 
 
-def test_an_early_stop_is_announced(run_dir):
-    out = (run_dir / "train.out").read_text()
+def test_an_early_stop_is_announced(data_dir, tmp_path):
+    # Learning rate 0: the weights never change, and only BatchNorm's moving statistics (nearly
+    # the last batch's, at momentum 0.01) move the validation loss, up as often as down.
+    proc = run_cli(
+        "train", "--data", str(data_dir), "--out", str(tmp_path / "run"), "--epochs", "20",
+        "--patience", "1", "--lr", "0", "--bn-momentum", "0.01", *TINY, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
     match = re.search(
-        r"stopped at epoch (\d+) of 20: validation accuracy did not improve for 1 epoch\n", out
+        r"stopped at epoch (\d+) of 20: validation accuracy \(at equal accuracy, loss\) did "
+        r"not improve for 1 epoch\n",
+        proc.stdout,
     )
-    assert match, out[-2000:]
-    assert f"done: {match.group(1)} epochs" in out
+    assert match, proc.stdout[-2000:]
+    assert f"done: {match.group(1)} epochs" in proc.stdout
 
 
 def test_evaluate_takes_a_test_folder_whole(run_dir, data_dir, tmp_path):
@@ -187,3 +196,24 @@ def test_a_class_folder_linked_to_the_data_or_another_class_is_refused(tmp_path,
     with pytest.raises(DataError, match=message):
         scan_image_folder(root)
     shutil.rmtree(root)
+
+
+def test_a_tie_in_validation_accuracy_goes_to_the_lower_loss(tmp_path):
+    from training.callbacks import PatientStop, best_logged, score
+
+    def epoch(accuracy, loss):
+        return score({"val_accuracy": accuracy, "val_loss": loss})
+
+    assert epoch(1.0, 0.2) > epoch(1.0, 0.3) and epoch(0.9, 0.01) < epoch(1.0, 0.5)
+    assert score({"accuracy": 1.0}) is None
+    log = tmp_path / "training_log.csv"
+    rows = ["epoch,accuracy,loss,val_accuracy,val_loss", "0,0.5,1,1.0,0.4", "1,0.9,0.5,1.0,0.2"]
+    log.write_text("\n".join([*rows, "2,0.9,0.4,0.875,0.1"]) + "\n")
+    assert best_logged(log) == (1.0, -0.2)  # a resumed run keeps the better of the two ties
+    stop = PatientStop(2)
+    stop.set_model(types.SimpleNamespace(stop_training=False))
+    stop.on_train_begin()
+    for epoch, loss in enumerate((0.4, 0.3, 0.35, 0.36)):  # all at validation accuracy 1.0
+        stop.on_epoch_end(epoch, {"val_accuracy": 1.0, "val_loss": loss})
+        assert stop.model.stop_training == (epoch == 3)  # epoch 1 improved: two epochs from it
+    assert stop.stopped_epoch == 3

@@ -240,6 +240,7 @@ def train(
     from training.callbacks import (
         BestModel,
         ChanceWatch,
+        PatientStop,
         SafeBackup,
         Throughput,
         best_logged,
@@ -293,9 +294,7 @@ def train(
         callbacks = [state, *shared]
         stopper = None
         if config.patience:
-            stopper = keras.callbacks.EarlyStopping(
-                monitor="val_accuracy", patience=config.patience, restore_best_weights=False
-            )
+            stopper = PatientStop(config.patience)
             callbacks.append(stopper)
         # The caller's callbacks see each epoch once its backup exists.
         callbacks += [state.writer(), *(extra_callbacks or [])]
@@ -313,7 +312,7 @@ def train(
         if stopper is not None and stopper.stopped_epoch > 0:
             log(
                 f"stopped at epoch {stopper.stopped_epoch + 1} of {phase.epochs}: validation "
-                f"accuracy did not improve for {config.patience} "
+                f"accuracy (at equal accuracy, loss) did not improve for {config.patience} "
                 f"epoch{'s' if config.patience > 1 else ''}"
             )
         return PhaseResult(phase.name, tuple(history.epoch))
@@ -360,7 +359,7 @@ def train(
         best_path=out_dir / BEST,
         log_path=out_dir / LOG,
         epochs_run=sum(len(p.epochs) for p in phases),
-        best_val_accuracy=best.best,
+        best_val_accuracy=best.best[0] if best.best else None,
         seconds=time.perf_counter() - started,
         images_per_second=throughput.rate,
         phases=phases,
