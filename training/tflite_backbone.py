@@ -91,9 +91,19 @@ def file_input_size(path: Path) -> int | None:
 
 
 def file_alpha(path: Path) -> float:
-    """The width multiplier of the MobileNet V1 in ``path`` (its stem has 32 x alpha filters)."""
-    stem = read_convolutions(path)[0][1]
-    return stem.shape[-1] / 32
+    """The width multiplier of the MobileNet V1 in ``path`` (its stem has 32 x alpha filters),
+    read from the graph's shapes alone (no runtime, no weights decoded)."""
+    from edgecam.errors import EdgecamError
+    from edgecam.teach.graph import ModelGraph
+
+    try:
+        graph = ModelGraph.read(Path(path).read_bytes(), str(path))
+    except (OSError, EdgecamError) as exc:
+        raise _bad(path, str(exc).splitlines()[0]) from None
+    stem = next((op for op in graph.ops if op.name == "CONV_2D" and len(op.inputs) > 1), None)
+    if stem is None:
+        raise _bad(path, "it has no convolutions with weights")
+    return graph.tensors[stem.inputs[1]].shape[0] / 32  # TFLite kernels: [out, h, w, in]
 
 
 def load_into(backbone, path: Path) -> int:
