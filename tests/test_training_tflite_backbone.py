@@ -166,3 +166,91 @@ def test_a_small_folder_starts_from_the_downloaded_embedder(v1_file, tmp_path, m
     np.testing.assert_array_equal(backbone.get_layer("conv1").get_weights()[0], stem)
     own = run_cli(*train, "--out", str(tmp_path / "own"), "--from-scratch", timeout=300)
     assert own.returncode == 0 and "starting from" not in own.stdout
+
+
+@pytest.fixture(scope="module")
+def v1_uint8_file(v1_file):
+    """The same backbone quantized to 8 bits (uint8 input and output, as the embedder is)."""
+    path, source = v1_file
+    converter = tf.lite.TFLiteConverter.from_keras_model(source)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    rng = np.random.default_rng(4)
+    converter.representative_dataset = lambda: (
+        [rng.uniform(-1, 1, (1, 32, 32, 3)).astype(np.float32)] for _ in range(20)
+    )
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.uint8
+    converter.inference_output_type = tf.uint8
+    quantized = path.with_name("mobilenet_v1_025_uint8.tflite")
+    quantized.write_bytes(converter.convert())
+    return quantized
+
+
+def _file_scores(path: Path, image: np.ndarray, kernel: np.ndarray, bias: np.ndarray):
+    """The file's own features of ``image`` (RGB uint8) through the dense head, in numpy."""
+    interpreter = tf.lite.Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    given, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    scale, zero = given["quantization"]
+    q = np.clip(np.round((image.astype(np.float32) - 127.5) / 127.5 / scale + zero), 0, 255)
+    interpreter.set_tensor(given["index"], q.astype(np.uint8)[None])
+    interpreter.invoke()
+    scale, zero = out["quantization"]
+    features = (interpreter.get_tensor(out["index"]).astype(np.float32) - zero) * scale
+    features = features.reshape(-1, features.shape[-1]).mean(axis=0)  # [1, h, w, D] or [1, D]
+    logits = features @ kernel + bias
+    return np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+
+
+def test_int8_export_of_a_frozen_backbone_is_the_files_own_graph_and_the_head(
+    v1_uint8_file, tmp_path
+):
+    from edgecam.bundle import resolve_model
+    from edgecam.config import ClassifierOptions
+    from edgecam.teach.graph import ModelGraph
+    from edgecam.vision.classifier import Classifier
+
+    data = make_folder(tmp_path / "data", {"a_dark": 6, "b_bright": 6}, size=32)
+    run, bundle = tmp_path / "run", tmp_path / "bundle"
+    weights = ["--base", "mobilenet_v1", "--weights", str(v1_uint8_file)]
+    proc = run_cli("train", "--data", str(data), "--out", str(run), *weights, *QUICK, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    proc = run_cli(
+        "export", "--run", str(run), "--out", str(bundle), "--mode", "int8", "--force",
+        timeout=300,
+    )  # fmt: skip
+    assert "own 8-bit graph (frozen in training)" in proc.stdout, proc.stdout + proc.stderr
+    spec = resolve_model(bundle).spec
+    assert spec.quantization.startswith("8-bit backbone of mobilenet_v1_025_uint8.tflite")
+    own = ModelGraph.read(v1_uint8_file.read_bytes()).op_names
+    made = ModelGraph.read((bundle / "model.tflite").read_bytes()).op_names
+    # The file's ops up to its pooled output (a MEAN here), then the head in float.
+    assert made[-4:] == ["DEQUANTIZE", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX"]
+    assert made[:-4] == own[: len(made) - 4]
+    model = keras.models.load_model(run / "best.keras")
+    kernel, bias = model.get_layer("predictions").get_weights()
+    image = np.random.default_rng(5).integers(0, 256, (32, 32, 3)).astype(np.uint8)
+    with Classifier(ClassifierOptions(model=bundle, delegate="cpu", top_k=2)) as clf:
+        result = clf.classify(image[..., ::-1].copy())  # the classifier takes BGR frames
+        got = {c.label: c.score for c in result.categories}
+    expected = _file_scores(v1_uint8_file, image, kernel, bias)
+    for c, name in enumerate(spec.classes):
+        assert got[name] == pytest.approx(float(expected[c]), abs=1e-5)
+
+
+def test_int8_export_of_a_fine_tuned_backbone_is_quantized_anew(v1_uint8_file, tmp_path):
+    from edgecam.bundle import resolve_model
+
+    data = make_folder(tmp_path / "data", {"a_dark": 6, "b_bright": 6}, size=32)
+    run, bundle = tmp_path / "run", tmp_path / "bundle"
+    proc = run_cli(
+        "train", "--data", str(data), "--out", str(run), "--base", "mobilenet_v1",
+        "--weights", str(v1_uint8_file), *QUICK, "--fine-tune-epochs", "1", timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    proc = run_cli(
+        "export", "--run", str(run), "--out", str(bundle), "--mode", "int8", "--force",
+        timeout=300,
+    )  # fmt: skip
+    assert "is no longer exactly" in proc.stdout, proc.stdout + proc.stderr
+    assert resolve_model(bundle).spec.quantization == "int8"

@@ -318,6 +318,34 @@ def _progress(label: str):
     return report
 
 
+def _frozen_backbone_int8(model, recipe: dict):
+    """The int8 model of a run whose backbone is still a .tflite file's (frozen): that file's
+    own 8-bit graph with the trained head appended (a training.export.Prebuilt); None for any
+    other run (it is converted and calibrated as usual)."""
+    from edgecam.bundle import Normalization
+    from training.export import Prebuilt
+    from training.tflite_backbone import frozen_source, with_head_appended
+
+    source = frozen_source(model, recipe)
+    if source is None:
+        if str(recipe.get("weights") or "").endswith(".tflite"):
+            _log(
+                f"note: the backbone is no longer exactly {recipe['weights']} (fine-tuned, or "
+                "the file changed or is gone): int8 by post-training quantization"
+            )
+        return None
+    _log(
+        f"int8: the backbone is {source.name}'s own 8-bit graph (frozen in training), with the "
+        "trained head appended in float32"
+    )
+    return Prebuilt(
+        with_head_appended(model, source),
+        f"8-bit backbone of {source.name} (the file's own) + float32 head",
+        # The file's input is [-1, 1] quantized; the Keras model rescaled pixels to the same.
+        Normalization((127.5,) * 3, (127.5,) * 3),
+    )
+
+
 def cmd_export(args) -> int:
     from training.data import load_splits, take_samples
     from training.evaluate import compute_metrics, predict_keras
@@ -374,6 +402,7 @@ def cmd_export(args) -> int:
     if problem:
         _log(f"warning: the model has learnt nothing ({problem}); exported as --force asks")
     recipe = json.loads((args.run / "recipe.json").read_text())
+    prebuilt = _frozen_backbone_int8(model, recipe) if quantization.integer_only else None
     result = export_bundle(
         rebatch(model, 1),
         args.out,
@@ -382,6 +411,7 @@ def cmd_export(args) -> int:
         ExportData(representative, test, float_acc),
         recipe=recipe,
         dataset={k: run_info[k] for k in ("config", "sizes", "fingerprint")},
+        prebuilt=prebuilt,
         log=_log,
     )
     m = result.spec.metrics

@@ -42,7 +42,7 @@ from edgecam.files import atomic_write_text, new_staging_dir, recover_dir, repla
 from edgecam.labels import embed_labels
 from training.errors import TrainingError
 from training.faultpoints import pause
-from training.quantize import QuantizationConfig, check_dtypes, convert
+from training.quantize import QuantizationConfig, check_dtypes, convert, read_dtypes
 
 Log = Callable[[str], None]
 
@@ -72,6 +72,17 @@ class ExportData:
     representative: list[np.ndarray] = field(default_factory=list)  # int8: training images
     test_samples: list[tuple[np.ndarray, int]] = field(default_factory=list)  # (RGB, label)
     float_accuracy: float | None = None  # the Keras model's accuracy on ``test_samples``
+
+
+@dataclass(frozen=True)
+class Prebuilt:
+    """A TFLite model made otherwise than by converting the Keras model (int8 of a frozen
+    .tflite backbone: the file's own graph with the head appended, training.tflite_backbone)."""
+
+    data: bytes  # the flatbuffer
+    quantization: str  # model.json's "quantization"
+    #: What its input wants (the file's input is quantized [-1, 1], not the raw pixel).
+    normalization: Normalization
 
 
 @dataclass
@@ -293,6 +304,7 @@ def export_bundle(
     *,
     recipe: dict | None = None,
     dataset: dict | None = None,
+    prebuilt: Prebuilt | None = None,
     log: Log = print,
 ) -> ExportResult:
     """Export ``model`` (raw-pixel input, batch 1) as a bundle folder at ``target``.
@@ -302,6 +314,8 @@ def export_bundle(
         config: the export mode and checks (default: int8, uint8 I/O, Edge TPU check).
         data: calibration images (int8) and the test samples to measure on.
         recipe / dataset: records for model.json (the training recipe, the data it saw).
+        prebuilt: the TFLite model when it is not converted from ``model``; measured and
+            gated all the same.
         log: where progress lines go.
 
     Returns:
@@ -315,9 +329,17 @@ def export_bundle(
     check_target(target)
     with _staging_folder(target) as staging:
         model_path = staging / BUNDLE_MODEL
-        size = convert_model(model, config.quantization, data.representative, model_path, log)
-        dtypes = check_dtypes(model_path, config.quantization)
-        spec = describe(model, class_names, config, dtypes, config.name or target.name)
+        if prebuilt is None:
+            size = convert_model(model, config.quantization, data.representative, model_path, log)
+            dtypes = check_dtypes(model_path, config.quantization)
+            spec = describe(model, class_names, config, dtypes, config.name or target.name)
+        else:
+            model_path.write_bytes(prebuilt.data)
+            size = len(prebuilt.data)
+            dtypes = read_dtypes(model_path)
+            spec = describe(model, class_names, config, dtypes, config.name or target.name)
+            inp = replace(spec.input, normalization=prebuilt.normalization)
+            spec = replace(spec, input=inp, quantization=prebuilt.quantization)
         # The spec goes in first, so the evaluation reads the model exactly as the app will
         # (normalisation included), from the folder and from the bare file alike.
         write_bundle_files(staging, spec, class_names, model_path)

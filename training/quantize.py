@@ -168,12 +168,8 @@ def check_dtypes(path: Path, config: QuantizationConfig) -> dict:
     Raises:
         TrainingError: a float tensor in an int8 model, or the wrong input/output type.
     """
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_path=str(path))
-    inp = np.dtype(interpreter.get_input_details()[0]["dtype"]).name
-    out = np.dtype(interpreter.get_output_details()[0]["dtype"]).name
-    tensor_types = {np.dtype(t["dtype"]).name for t in interpreter.get_tensor_details()}
+    found = read_dtypes(path)
+    inp, out, tensor_types = found["input"], found["output"], set(found["tensor_types"])
     mode, expected_io = config.mode, config.io_dtype
     if inp != expected_io or out != expected_io:
         raise TrainingError(
@@ -189,4 +185,18 @@ def check_dtypes(path: Path, config: QuantizationConfig) -> dict:
         raise TrainingError("the float16 export holds no float16 weights")
     if mode == "dynamic" and "int8" not in tensor_types:
         raise TrainingError("the dynamic-range export holds no int8 weights")
-    return {"input": inp, "output": out, "tensor_types": sorted(tensor_types)}
+    return found
+
+
+def read_dtypes(path: Path) -> dict:
+    """{"input": dtype name, "output": dtype name, "tensor_types": sorted dtype names} of the
+    model at ``path`` (loaded with ai-edge-litert)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    tensors = interpreter.get_tensor_details()
+    return {
+        "input": np.dtype(interpreter.get_input_details()[0]["dtype"]).name,
+        "output": np.dtype(interpreter.get_output_details()[0]["dtype"]).name,
+        "tensor_types": sorted({np.dtype(t["dtype"]).name for t in tensors}),
+    }

@@ -81,9 +81,12 @@ class EmbedderGraph:
             return self.graph.data
         return rebuild(self.graph, list(self.keep_ops), (self.embedding,))
 
-    def with_head(self, head: Head, metadata: bytes | None = None) -> bytes:
-        """The embedder's graph with the head's builtin ops appended (the bare flatbuffer)."""
-        tensors, ops = head_graph(self.tensor, head)
+    def with_head(
+        self, head: Head, metadata: bytes | None = None, *, normalize: bool = True
+    ) -> bytes:
+        """The embedder's graph with the head's builtin ops appended (the bare flatbuffer);
+        ``normalize`` False leaves out L2_NORMALIZATION (a head fitted on raw embeddings)."""
+        tensors, ops = head_graph(self.tensor, head, normalize=normalize)
         return rebuild(
             self.graph,
             list(self.keep_ops),
@@ -94,11 +97,14 @@ class EmbedderGraph:
         )
 
 
-def head_graph(embedding: TensorInfo, head: Head) -> tuple[list[NewTensor], list[NewOp]]:
+def head_graph(
+    embedding: TensorInfo, head: Head, *, normalize: bool = True
+) -> tuple[list[NewTensor], list[NewOp]]:
     """The tensors and ops of the head after ``embedding``.
 
     DEQUANTIZE (a quantized embedding) -> RESHAPE to ``[1, D]`` (when it is not) ->
-    L2_NORMALIZATION -> FULLY_CONNECTED (float weights) -> SOFTMAX, output ``probabilities``.
+    L2_NORMALIZATION (unless ``normalize`` is False) -> FULLY_CONNECTED (float weights) ->
+    SOFTMAX, output ``probabilities``.
     """
     dim, classes = int(embedding.shape[-1]), head.num_classes
     if head.weights.shape != (classes, dim):
@@ -126,18 +132,22 @@ def head_graph(embedding: TensorInfo, head: Head) -> tuple[list[NewTensor], list
         options = ("ReshapeOptions", {0: ("ints", [1, dim])})
         ops.append(NewOp("RESHAPE", (x, "teach/shape"), ("teach/flat",), options=options))
         x = "teach/flat"
+    if normalize:
+        tensors.append(NewTensor("teach/l2_normalize", (1, dim), "float32"))
+        ops.append(
+            NewOp("L2_NORMALIZATION", (x,), ("teach/l2_normalize",), options=("L2NormOptions", {}))
+        )
+        x = "teach/l2_normalize"
     tensors += [
-        NewTensor("teach/l2_normalize", (1, dim), "float32"),
         NewTensor("teach/weights", (classes, dim), "float32", head.weights.astype(np.float32)),
         NewTensor("teach/bias", (classes,), "float32", head.bias.astype(np.float32)),
         NewTensor("teach/logits", (1, classes), "float32"),
         NewTensor(OUTPUT_NAME, (1, classes), "float32"),
     ]
     ops += [
-        NewOp("L2_NORMALIZATION", (x,), ("teach/l2_normalize",), options=("L2NormOptions", {})),
         NewOp(
             "FULLY_CONNECTED",
-            ("teach/l2_normalize", "teach/weights", "teach/bias"),
+            (x, "teach/weights", "teach/bias"),
             ("teach/logits",),
             options=("FullyConnectedOptions", {}),
         ),
