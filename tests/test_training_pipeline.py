@@ -156,6 +156,9 @@ def test_export_each_mode_and_load_it_with_edgecam(run_dir, data_dir, tmp_path, 
     if mode == "int8":
         assert spec.edgetpu["compatible"] is True
         assert "calibrated on 10 training images" in proc.stdout
+        assert "picks the float model's class on" in proc.stdout
+        assert 0 <= metrics.extra["float_agreement"] <= 1
+        assert metrics.extra["agreement_samples"] == 10
     else:
         assert spec.edgetpu is None and "calibrat" not in proc.stdout
     if mode == "float32":  # the same math as Keras: not one prediction may change

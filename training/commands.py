@@ -388,6 +388,7 @@ def cmd_export(args) -> int:
         if calibration
         else []
     )
+    top1 = predict_keras(model, [(img, 0) for img in representative])[1] if calibration else None
     test = take_samples(splits.test, args.test_limit)
     y_true, y_pred, _ = predict_keras(model, test)
     float_acc = compute_metrics(y_true, y_pred, names).accuracy
@@ -408,7 +409,7 @@ def cmd_export(args) -> int:
         args.out,
         names,
         config,
-        ExportData(representative, test, float_acc),
+        ExportData(representative, test, float_acc, top1),
         recipe=recipe,
         dataset={k: run_info[k] for k in ("config", "sizes", "fingerprint")},
         prebuilt=prebuilt,
