@@ -322,7 +322,7 @@ def _frozen_backbone_int8(model, recipe: dict):
     """The int8 model of a run whose backbone is still a .tflite file's (frozen): that file's
     own 8-bit graph with the trained head appended (a training.export.Prebuilt); None for any
     other run (it is converted and calibrated as usual)."""
-    from edgecam.bundle import Normalization
+    from edgecam.bundle import BUNDLE_MODEL, Normalization
     from training.export import Prebuilt
     from training.tflite_backbone import frozen_source, with_head_appended
 
@@ -334,13 +334,15 @@ def _frozen_backbone_int8(model, recipe: dict):
                 "the file changed or is gone): int8 by post-training quantization"
             )
         return None
+    # A catalogue model or a bundle is FOLDER/model.tflite: the folder names it.
+    name = source.parent.name if source.name == BUNDLE_MODEL else source.name
     _log(
-        f"int8: the backbone is {source.name}'s own 8-bit graph (frozen in training), with the "
+        f"int8: the backbone is {name}'s own 8-bit graph (frozen in training), with the "
         "trained head appended in float32"
     )
     return Prebuilt(
         with_head_appended(model, source),
-        f"8-bit backbone of {source.name} (the file's own) + float32 head",
+        f"8-bit backbone of {name} (the file's own) + float32 head",
         # The file's input is [-1, 1] quantized; the Keras model rescaled pixels to the same.
         Normalization((127.5,) * 3, (127.5,) * 3),
     )
