@@ -202,6 +202,22 @@ def _file_scores(path: Path, image: np.ndarray, kernel: np.ndarray, bias: np.nda
     return np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
 
 
+def _train_and_export_int8(weights: Path, tmp_path: Path, *extra: str):
+    """(run, bundle, the export's process) of a quick run from ``weights``, exported int8."""
+    data = make_folder(tmp_path / "data", {"a_dark": 6, "b_bright": 6}, size=32)
+    run, bundle = tmp_path / "run", tmp_path / "bundle"
+    proc = run_cli(
+        "train", "--data", str(data), "--out", str(run), "--base", "mobilenet_v1",
+        "--weights", str(weights), *QUICK, *extra, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    proc = run_cli(
+        "export", "--run", str(run), "--out", str(bundle), "--mode", "int8", "--force",
+        timeout=300,
+    )  # fmt: skip
+    return run, bundle, proc
+
+
 def test_int8_export_of_a_frozen_backbone_is_the_files_own_graph_and_the_head(
     v1_uint8_file, tmp_path
 ):
@@ -210,15 +226,7 @@ def test_int8_export_of_a_frozen_backbone_is_the_files_own_graph_and_the_head(
     from edgecam.teach.graph import ModelGraph
     from edgecam.vision.classifier import Classifier
 
-    data = make_folder(tmp_path / "data", {"a_dark": 6, "b_bright": 6}, size=32)
-    run, bundle = tmp_path / "run", tmp_path / "bundle"
-    weights = ["--base", "mobilenet_v1", "--weights", str(v1_uint8_file)]
-    proc = run_cli("train", "--data", str(data), "--out", str(run), *weights, *QUICK, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    proc = run_cli(
-        "export", "--run", str(run), "--out", str(bundle), "--mode", "int8", "--force",
-        timeout=300,
-    )  # fmt: skip
+    run, bundle, proc = _train_and_export_int8(v1_uint8_file, tmp_path)
     assert "own 8-bit graph (frozen in training)" in proc.stdout, proc.stdout + proc.stderr
     spec = resolve_model(bundle).spec
     assert spec.quantization.startswith("8-bit backbone of mobilenet_v1_025_uint8.tflite")
@@ -241,16 +249,6 @@ def test_int8_export_of_a_frozen_backbone_is_the_files_own_graph_and_the_head(
 def test_int8_export_of_a_fine_tuned_backbone_is_quantized_anew(v1_uint8_file, tmp_path):
     from edgecam.bundle import resolve_model
 
-    data = make_folder(tmp_path / "data", {"a_dark": 6, "b_bright": 6}, size=32)
-    run, bundle = tmp_path / "run", tmp_path / "bundle"
-    proc = run_cli(
-        "train", "--data", str(data), "--out", str(run), "--base", "mobilenet_v1",
-        "--weights", str(v1_uint8_file), *QUICK, "--fine-tune-epochs", "1", timeout=300,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    proc = run_cli(
-        "export", "--run", str(run), "--out", str(bundle), "--mode", "int8", "--force",
-        timeout=300,
-    )  # fmt: skip
+    _, bundle, proc = _train_and_export_int8(v1_uint8_file, tmp_path, "--fine-tune-epochs", "1")
     assert "is no longer exactly" in proc.stdout, proc.stdout + proc.stderr
     assert resolve_model(bundle).spec.quantization == "int8"
