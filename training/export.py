@@ -201,7 +201,7 @@ def evaluate(
 
 #: Below this share of training images on which the TFLite model picks the float model's class,
 #: the export warns: a small test split cannot show a real loss (a re-quantized pretrained
-#: backbone lost 11 points on Fashion-MNIST's test set while its 20-image split showed none).
+#: backbone lost 12 points on Fashion-MNIST's test images while its 20-image split showed none).
 AGREEMENT_WARNING = 0.95
 
 
