@@ -33,8 +33,12 @@ def script() -> None:
     TensorFlow's import does) marks the process as killed by SIGINT even when it was caught,
     and CPython then ends it with the signal instead of the status (seen: exit -2 after the
     one-line message). After an interruption nothing is left to clean up, so the status is
-    given to the system directly.
+    given to the system directly. A Ctrl-C Python drops is raised again
+    (:func:`edgecam.errors.watch_for_ctrl_c`).
     """
+    from edgecam.errors import watch_for_ctrl_c
+
+    watch_for_ctrl_c()
     status = main()
     if _interrupted:
         sys.stdout.flush()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Callable
@@ -76,6 +77,31 @@ def _print_error(text: str) -> None:
 #: Exit status after Ctrl-C (128 + SIGINT), as shells expect.
 EXIT_INTERRUPTED = 130
 
+_ctrl_c_seen = False
+
+
+def _remember_ctrl_c(signum, frame) -> None:
+    global _ctrl_c_seen
+    _ctrl_c_seen = True
+    raise KeyboardInterrupt
+
+
+def watch_for_ctrl_c() -> None:
+    """Make SIGINT raise KeyboardInterrupt, as Python's own handler does, and remember it.
+
+    Python drops an exception raised where it cannot propagate: a weakref callback of the
+    import machinery, a ``__del__``. A Ctrl-C landing there (seen: 0.3 s into ``edgecam
+    train``, while TensorFlow imports) printed "Exception ignored" and the run went on to the
+    end with exit 0. :func:`raise_if_interrupted` raises it again at the next safe point.
+    """
+    signal.signal(signal.SIGINT, _remember_ctrl_c)  # the entry point's, on the main thread
+
+
+def raise_if_interrupted() -> None:
+    """Raise KeyboardInterrupt if a Ctrl-C came and was swallowed (see :func:`watch_for_ctrl_c`)."""
+    if _ctrl_c_seen:
+        raise KeyboardInterrupt
+
 
 def run_command(command: Callable[[], int], interrupted_hint: str = "") -> int:
     """Run one CLI command and turn what it raises into an exit status.
@@ -88,6 +114,7 @@ def run_command(command: Callable[[], int], interrupted_hint: str = "") -> int:
     from edgecam import logs
 
     try:
+        raise_if_interrupted()  # one that came while the command's modules imported
         return command()
     except EdgecamError as exc:
         if logs.verbose():

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import keras
 
+from edgecam.errors import raise_if_interrupted
 from edgecam.files import atomic_write_text
 from training.errors import TrainingError
 from training.faultpoints import pause
@@ -75,6 +76,14 @@ class Throughput(keras.callbacks.Callback):
     @property
     def rate(self) -> float:
         return self.images / self.seconds if self.seconds else 0.0
+
+
+class SwallowedCtrlC(keras.callbacks.Callback):
+    """Raises, at the end of the batch, a Ctrl-C that Python dropped where exceptions cannot
+    propagate (see :func:`edgecam.errors.watch_for_ctrl_c`), so the run stops as asked."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        raise_if_interrupted()
 
 
 def best_logged(log_path: Path) -> Score | None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from edgecam import logs
 from edgecam.config import ResizeMode
-from edgecam.errors import EXIT_INTERRUPTED, ConfigError, run_command
+from edgecam.errors import EXIT_INTERRUPTED, ConfigError, raise_if_interrupted, run_command
 from edgecam.runtime.native import capture_native_stderr
 from training.auto import (
     BN_SLOW_FROM_STEPS,
@@ -365,6 +365,7 @@ def _main(argv: list[str] | None) -> int:
         # TensorFlow's import prints oneDNN/CUDA notices straight to fd 2; keep them quiet.
         with capture_native_stderr():
             import tensorflow  # noqa: F401
+        raise_if_interrupted()  # one the import machinery swallowed
     except ImportError:
         print(
             f"edgecam: error: {args.command} needs TensorFlow, which is not installed — "

@@ -242,6 +242,7 @@ def train(
         ChanceWatch,
         PatientStop,
         SafeBackup,
+        SwallowedCtrlC,
         Throughput,
         best_logged,
     )
@@ -279,6 +280,7 @@ def train(
     shared = [best, keras.callbacks.CSVLogger(str(out_dir / LOG), append=True), throughput]
     if not role.chief:
         shared = [throughput]
+    shared.append(SwallowedCtrlC())
     # Repeated: an epoch is ``steps_per_epoch`` batches, which on a small folder is more than
     # one pass over it (see training.auto).
     train_data = _one_hot(train_ds.repeat(), spec.num_classes)
