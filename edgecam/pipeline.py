@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from edgecam.capture.slot import LatestFrameSlot
 from edgecam.capture.sources import Frame, FrameSource
-from edgecam.errors import EdgecamError
+from edgecam.errors import EdgecamError, raise_if_interrupted
 from edgecam.vision.types import Classification
 
 
@@ -125,7 +125,7 @@ class Pipeline:
         self.start()
         try:
             while not self.join(timeout=0.2):
-                pass
+                raise_if_interrupted()  # a Ctrl-C that landed where Python drops exceptions
         except KeyboardInterrupt:
             self.stop()
             self.join(timeout=2.0)
