@@ -243,7 +243,7 @@ def test_embeddings(data: dict, embedder: Path, path: Path) -> np.ndarray:
     if path.exists():
         return np.load(path)
     with Teacher(embedder, TeachOptions(threads=2)) as teacher:
-        x = np.stack([teacher._embed(image) for image in data["test"]])
+        x = teacher.embed(data["test"])
     np.save(path, x)
     return x
 

@@ -95,7 +95,7 @@ def main() -> None:
         results["fit_200_wall_s"] = time.perf_counter() - t0
         teacher.export(work / "bundle-50")
         head = teacher.head
-        test_embeddings = np.stack([teacher._embed(image) for image, _ in test])
+        test_embeddings = teacher.embed(image for image, _ in test)
 
     labels = np.array([y for _, y in test])
     curve = {}

@@ -277,6 +277,27 @@ def test_embeddings_are_cached_by_content(tmp_path, data):
         assert teacher.add_images("red", [image, image.copy()]) == 1
 
 
+def test_embed_gives_what_the_head_sees_and_caches_only_when_asked(tmp_path):
+    rng = np.random.default_rng(7)
+    images = [_image(c, rng) for c in ("red", "green", "blue")]
+    cache = tmp_path / "cache"
+    with Teacher(EMBEDDER, TeachOptions(cache_dir=cache)) as teacher:
+        plain = teacher.embed(images)
+        assert plain.shape == (3, teacher.embedder.dim) and plain.dtype == np.float32
+        assert teacher.embedded == 0  # a frame's embedding is not kept
+        assert np.array_equal(teacher.embed(images, cached=True), plain)
+        assert (teacher.embedded, teacher.cached) == (3, 0)
+        teacher.save_cache()
+        assert teacher.embed(np.zeros((0, 40, 40, 3), np.uint8)).shape == (0, teacher.embedder.dim)
+    with Teacher(EMBEDDER, TeachOptions(cache_dir=cache)) as again:
+        assert np.array_equal(again.embed(images, cached=True), plain)
+        assert (again.embedded, again.cached) == (0, 3)
+        again.add_images("red", images[:1])
+        again.add_images("green", images[1:2])
+        again.fit()
+        assert np.allclose(again.scores(images[:2]), again.head.scores(plain[:2]))
+
+
 def test_split_is_stable_when_images_are_added(tmp_path):
     data = _folder(tmp_path / "d", per_class=10)
     with Teacher(EMBEDDER) as teacher:

@@ -42,18 +42,20 @@ def _backbone(alpha: float, size: int, seed: int):
 
 
 def _randomize_batchnorms(model, seed: int) -> None:
+    """Random gamma and beta, and moving statistics measured on a batch of random images: with
+    random statistics too, 27 layers of random weights give the same features for any input."""
     rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            n = layer.gamma.shape[0]
-            layer.set_weights(
-                [
-                    rng.uniform(0.5, 1.5, n),
-                    rng.normal(0, 0.1, n),
-                    rng.normal(0, 0.1, n),
-                    rng.uniform(0.5, 2.0, n),
-                ]
-            )
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    for layer in norms:
+        n = layer.gamma.shape[0]
+        layer.gamma.assign(rng.uniform(0.5, 1.5, n))
+        layer.beta.assign(rng.normal(0, 0.1, n))
+        layer.momentum = 0.0  # one training-mode pass sets the moving statistics to the batch's
+    size = model.input_shape[1]
+    tint = rng.uniform(-1, 1, (64, 1, 1, 3))  # dark to bright, as the test folders' images
+    model(np.clip(tint + rng.normal(0, 0.3, (64, size, size, 3)), -1, 1), training=True)
+    for layer in norms:
+        layer.momentum = 0.99
 
 
 @pytest.fixture(scope="module")
@@ -191,9 +193,7 @@ def _file_scores(path: Path, image: np.ndarray, kernel: np.ndarray, bias: np.nda
     interpreter = tf.lite.Interpreter(model_path=str(path))
     interpreter.allocate_tensors()
     given, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    scale, zero = given["quantization"]
-    q = np.clip(np.round((image.astype(np.float32) - 127.5) / 127.5 / scale + zero), 0, 255)
-    interpreter.set_tensor(given["index"], q.astype(np.uint8)[None])
+    interpreter.set_tensor(given["index"], image[None])  # its 8-bit input takes the pixel
     interpreter.invoke()
     scale, zero = out["quantization"]
     features = (interpreter.get_tensor(out["index"]).astype(np.float32) - zero) * scale
@@ -244,6 +244,31 @@ def test_int8_export_of_a_frozen_backbone_is_the_files_own_graph_and_the_head(
     expected = _file_scores(v1_uint8_file, image, kernel, bias)
     for c, name in enumerate(spec.classes):
         assert got[name] == pytest.approx(float(expected[c]), abs=1e-5)
+
+
+def test_the_head_of_a_frozen_8bit_backbone_trains_on_the_files_own_features(
+    v1_uint8_file, tmp_path
+):
+    """Validation during training scores the file's features (what the int8 bundle computes),
+    not the float backbone's: the logged loss is the file's, and differs from the float one."""
+    from training.data import DataConfig, load_splits, take_samples
+
+    # Long enough for confident scores, where the two features' losses differ.
+    run, _, _ = _train_and_export_int8(
+        v1_uint8_file, tmp_path, "--epochs", "3", "--steps-per-epoch", "10", "--lr", "0.05"
+    )
+    info = json.loads((run / "dataset.json").read_text())
+    val = take_samples(load_splits(DataConfig(**info["config"])).val)
+    model = keras.models.load_model(run / "best.keras")
+    kernel, bias = model.get_layer("predictions").get_weights()
+    own = [_file_scores(v1_uint8_file, image, kernel, bias)[y] for image, y in val]
+    floats = model.predict(np.stack([image for image, _ in val]), verbose=0)
+    float_loss = float(np.mean([-np.log(p[y]) for p, (_, y) in zip(floats, val, strict=True)]))
+    rows = [line.split(",") for line in (run / "training_log.csv").read_text().splitlines()[1:]]
+    # best.keras is the epoch of the best (val_accuracy, -val_loss), as BestModel picks it.
+    logged = float(max(rows, key=lambda r: (float(r[3]), -float(r[4])))[4])
+    assert logged == pytest.approx(float(np.mean(-np.log(own))), rel=1e-4)
+    assert abs(logged - float_loss) > 1e-3 * logged  # the two are told apart
 
 
 def test_int8_export_of_a_fine_tuned_backbone_is_quantized_anew(v1_uint8_file, tmp_path):

@@ -200,6 +200,7 @@ def cmd_train(args) -> int:
     from training.data import balancing_weights, batched, load_splits
     from training.distribute import make_strategy, own_folder
     from training.export import write_json
+    from training.file_features import features_file
     from training.train import DEFAULT_BACKBONE_WEIGHTS, check_run_folder, train
 
     check_writable(args.out)
@@ -253,7 +254,8 @@ def cmd_train(args) -> int:
     )
     steps = config.steps_per_epoch or -(-n_train // config.batch_size)
     what = (
-        f"a new head on {config.base} (pretrained: {config.backbone_weights}, frozen)"
+        f"a new head on {config.base} (pretrained: {config.backbone_weights}, frozen"
+        + (", on the file's own 8-bit features)" if features_file(config) else ")")
         if config.base
         else f"{spec.arch} alpha {spec.alpha:g}" + (f", {spec.depth} blocks" if spec.depth else "")
     )
@@ -322,8 +324,9 @@ def _frozen_backbone_int8(model, recipe: dict):
     """The int8 model of a run whose backbone is still a .tflite file's (frozen): that file's
     own 8-bit graph with the trained head appended (a training.export.Prebuilt); None for any
     other run (it is converted and calibrated as usual)."""
-    from edgecam.bundle import BUNDLE_MODEL, Normalization
+    from edgecam.bundle import BUNDLE_MODEL
     from training.export import Prebuilt
+    from training.file_features import file_normalization
     from training.tflite_backbone import frozen_source, with_head_appended
 
     source = frozen_source(model, recipe)
@@ -343,8 +346,7 @@ def _frozen_backbone_int8(model, recipe: dict):
     return Prebuilt(
         with_head_appended(model, source),
         f"8-bit backbone of {name} (the file's own) + float32 head",
-        # The file's input is [-1, 1] quantized; the Keras model rescaled pixels to the same.
-        Normalization((127.5,) * 3, (127.5,) * 3),
+        file_normalization(source),  # what the head's features were computed with
     )
 
 

@@ -83,8 +83,8 @@ class Prebuilt:
 
     data: bytes  # the flatbuffer
     quantization: str  # model.json's "quantization"
-    #: What its input wants (the file's input is quantized [-1, 1], not the raw pixel).
-    normalization: Normalization
+    #: What its input wants (None: the documented default, the raw pixel for a uint8 input).
+    normalization: Normalization | None
 
 
 @dataclass

@@ -173,7 +173,7 @@ def frozen_source(model, recipe: dict) -> Path | None:
     kinds = [type(layer) for layer in after if not isinstance(layer, layers.Dropout)]
     if kinds != [layers.GlobalAveragePooling2D, layers.Dense]:
         return None
-    if file_input_size(path) != int(model.input_shape[1]) or not _is_8bit(path):
+    if file_input_size(path) != int(model.input_shape[1]) or not is_8bit(path):
         return None  # a float file's backbone is better converted (and quantized) anew
     convs = [
         layer
@@ -196,7 +196,7 @@ def frozen_source(model, recipe: dict) -> Path | None:
     return path
 
 
-def _is_8bit(path: Path) -> bool:
+def is_8bit(path: Path) -> bool:
     from edgecam.errors import EdgecamError
     from edgecam.teach.graph import ModelGraph
 

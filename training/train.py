@@ -2,7 +2,8 @@
 
 Phase ``head`` trains the model (with a pretrained base: only the new head); phase
 ``fine_tune`` (``--base`` with ``--fine-tune-epochs``) then also trains the backbone's top
-layers, at a lower learning rate, continuing the epoch count.
+layers, at a lower learning rate, continuing the epoch count. A frozen backbone from an 8-bit
+``.tflite`` trains its head on the file's own features instead (training.file_features).
 
 Best checkpoint (``best.keras``), early stopping, a CSV log, a fixed seed, and resume:
 :class:`~training.callbacks.SafeBackup` saves the full state (weights, optimizer, epoch) at the
@@ -22,9 +23,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from edgecam.files import atomic_write_text
-from training.data import DEFAULT_SEED
+from training.data import DEFAULT_SEED, batched
 from training.distribute import STRATEGIES, fewest_epochs, make_strategy, own_folder
 from training.errors import TrainingError
+from training.file_features import embedded, features_file, head_of
 from training.model import (
     Augmentation,
     ModelSpec,
@@ -162,6 +164,12 @@ def _one_hot(ds, num_classes: int):
     return ds.map(lambda x, y: (tf.cast(x, tf.float32), tf.one_hot(y, num_classes)))
 
 
+def _slices(x, y):
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices((x, y))
+
+
 def _unfreeze_top(backbone, layers: int) -> None:
     """Make the backbone's top ``layers`` trainable, the rest frozen."""
     backbone.trainable = True
@@ -266,12 +274,23 @@ def train(
         atomic_write_text(out_dir / RECIPE, json.dumps(config.to_dict(), indent=2) + "\n")
 
     spec = config.model
+    source = features_file(config)
     with strategy.scope():
         if config.base:
             model, backbone = build_transfer_model(config.base, config.backbone_weights, spec)
         else:
             model, backbone = build_model(spec), None
-        trainable = with_augmentation(model, config.augmentation, config.seed)
+        if source is not None:
+            trainable = head_of(model)
+        else:
+            trainable = with_augmentation(model, config.augmentation, config.seed)
+    if source is not None:
+        # The same batches, as features: shuffled again each epoch, as the images were.
+        (train_x, train_y), (val_x, val_y) = embedded(
+            source, [train_ds, val_ds], own / "cache", log
+        )
+        train_ds = batched(_slices(train_x, train_y), config.batch_size, True, config.seed)
+        val_ds = batched(_slices(val_x, val_y), 256, False, config.seed)
 
     throughput = Throughput(config.batch_size)
     best = BestModel(model, out_dir / BEST, best_logged(out_dir / LOG) if resume else None)

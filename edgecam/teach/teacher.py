@@ -296,6 +296,18 @@ class Teacher:
             ).astype(np.float32)
         return vector.astype(np.float32)
 
+    def embed(self, images: Iterable[np.ndarray], cached: bool = False) -> np.ndarray:
+        """The embeddings ``(N, dim)`` of BGR uint8 images, as the head sees them (dequantized).
+
+        ``cached``: keep them in the cache by content, to reuse on a later call or run (a
+        training run's images; not every frame of a video).
+        """
+        vectors = [
+            self._embedding(array_key(im), lambda im=im: im) if cached else self._embed(im)
+            for im in images
+        ]
+        return np.stack(vectors) if vectors else np.zeros((0, self.embedder.dim), np.float32)
+
     def _embedding(self, key: str, image_fn) -> np.ndarray:
         cached = self._cache.get(key)
         if cached is not None:
@@ -537,7 +549,7 @@ class Teacher:
         """The numpy head's class probabilities for BGR images (after :meth:`fit`)."""
         if self.head is None:
             raise TeachError("the head is not fitted", "call fit() first")
-        return self.head.scores(np.stack([self._embed(im) for im in images]))
+        return self.head.scores(self.embed(images))
 
     # -- export ---------------------------------------------------------------------------------
 
