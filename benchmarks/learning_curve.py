@@ -88,8 +88,12 @@ def fashion(work: Path, sizes: list[int]) -> dict:
 def shapes(work: Path, sizes: list[int]) -> dict:
     pool = work / "shapes" / "pool"
     test_dir = work / "shapes" / "test"
-    if not pool.exists():
-        write_folder(pool, max(sizes), seed=0)
+    # Always the same pool (the generator draws the classes one after the other from one seed,
+    # so a pool of 50 per class is not the first 50 of a pool of 100).
+    per_class = max(*SIZES, *sizes)
+    if len(list((pool / sorted(SHAPES)[-1]).glob("*.png"))) != per_class:
+        shutil.rmtree(work / "shapes", ignore_errors=True)
+        write_folder(pool, per_class, seed=0)
         write_folder(test_dir, 50, seed=1)
     classes = sorted(SHAPES)
     folders = {}

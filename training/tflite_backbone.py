@@ -38,13 +38,7 @@ def read_convolutions(path: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """
     import tensorflow as tf
 
-    from edgecam.errors import EdgecamError
-    from edgecam.teach.graph import ModelGraph
-
-    try:
-        graph = ModelGraph.read(Path(path).read_bytes(), str(path))
-    except (OSError, EdgecamError) as exc:
-        raise _bad(path, str(exc).splitlines()[0]) from None
+    graph = _graph(path)
     try:
         with warnings.catch_warnings():  # "tf.lite.Interpreter is deprecated": only data is read
             warnings.simplefilter("ignore")
@@ -77,15 +71,27 @@ def read_convolutions(path: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
     return convolutions
 
 
-def file_input_size(path: Path) -> int | None:
-    """The square input size the file was made for (224 for the catalogue's embedder), or None."""
+def _graph(path: Path):
+    """``path``'s graph (edgecam.teach.graph.ModelGraph).
+
+    Raises:
+        TrainingError: not a readable .tflite.
+    """
     from edgecam.errors import EdgecamError
     from edgecam.teach.graph import ModelGraph
 
     try:
-        graph = ModelGraph.read(Path(path).read_bytes(), str(path))
+        return ModelGraph.read(Path(path).read_bytes(), str(path))
+    except (OSError, EdgecamError) as exc:
+        raise _bad(path, str(exc).splitlines()[0]) from None
+
+
+def file_input_size(path: Path) -> int | None:
+    """The square input size the file was made for (224 for the catalogue's embedder), or None."""
+    try:
+        graph = _graph(path)
         shape = graph.tensors[graph.inputs[0]].shape
-    except (OSError, EdgecamError, IndexError):
+    except (TrainingError, IndexError):
         return None
     return shape[1] if len(shape) == 4 and shape[1] == shape[2] and shape[1] > 0 else None
 
@@ -93,13 +99,7 @@ def file_input_size(path: Path) -> int | None:
 def file_alpha(path: Path) -> float:
     """The width multiplier of the MobileNet V1 in ``path`` (its stem has 32 x alpha filters),
     read from the graph's shapes alone (no runtime, no weights decoded)."""
-    from edgecam.errors import EdgecamError
-    from edgecam.teach.graph import ModelGraph
-
-    try:
-        graph = ModelGraph.read(Path(path).read_bytes(), str(path))
-    except (OSError, EdgecamError) as exc:
-        raise _bad(path, str(exc).splitlines()[0]) from None
+    graph = _graph(path)
     stem = next((op for op in graph.ops if op.name == "CONV_2D" and len(op.inputs) > 1), None)
     if stem is None:
         raise _bad(path, "it has no convolutions with weights")
@@ -197,12 +197,10 @@ def frozen_source(model, recipe: dict) -> Path | None:
 
 
 def is_8bit(path: Path) -> bool:
-    from edgecam.errors import EdgecamError
-    from edgecam.teach.graph import ModelGraph
-
+    """Whether ``path`` takes 8-bit input (a quantized graph); False if it is not readable."""
     try:
-        graph = ModelGraph.read(Path(path).read_bytes(), str(path))
-    except (OSError, EdgecamError):
+        graph = _graph(path)
+    except TrainingError:
         return False
     return graph.tensors[graph.inputs[0]].dtype in ("uint8", "int8")
 
