@@ -51,9 +51,14 @@ class BestModel(keras.callbacks.Callback):
         if value is None or (self.best is not None and value <= self.best):
             return
         self.best = value
-        tmp = self.path.with_name(f".{self.path.stem}.tmp.keras")
-        self.inner.save(tmp)
-        tmp.replace(self.path)
+        save_atomically(self.inner, self.path)
+
+
+def save_atomically(model, path: Path) -> None:
+    """``model.save(path)`` through a temporary file and a rename: never half-written."""
+    tmp = path.with_name(f".{path.stem}.tmp.keras")
+    model.save(tmp)
+    tmp.replace(path)
 
 
 class Throughput(keras.callbacks.Callback):
@@ -88,17 +93,30 @@ class SwallowedCtrlC(keras.callbacks.Callback):
 
 def best_logged(log_path: Path) -> Score | None:
     """The best :func:`score` of the epochs in a CSVLogger file, or None."""
+    best = best_logged_epoch(log_path)
+    return best[0] if best else None
+
+
+def best_logged_epoch(log_path: Path) -> tuple[Score, int] | None:
+    """(the best :func:`score`, the epoch index that had it) in a CSVLogger file, or None."""
     try:
         with log_path.open(newline="") as handle:
             wanted = ("val_accuracy", "val_loss")
-            scores = [
-                score({k: float(v) for k, v in row.items() if k in wanted and v})
+            rows = [
+                (
+                    score({k: float(v) for k, v in row.items() if k in wanted and v}),
+                    int(row["epoch"]),
+                )
                 for row in csv.DictReader(handle)
             ]
     except (OSError, ValueError, KeyError):
         return None
-    scores = [s for s in scores if s is not None]
-    return max(scores) if scores else None
+    # The first epoch of equal score, as BestModel keeps it.
+    rows = [(s, -epoch) for s, epoch in rows if s is not None]
+    if not rows:
+        return None
+    value, epoch = max(rows)
+    return value, -epoch
 
 
 class PatientStop(keras.callbacks.Callback):

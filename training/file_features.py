@@ -9,7 +9,8 @@ the file's features 80.4%; docs/TRAINING.md). So such a run embeds its training 
 images once through the file (with :class:`edgecam.teach.Teacher`, cached by content, so a
 resumed run does not embed them again) and trains only the head on those features: the same
 layers, shared with the full model that ``best.keras`` saves, and an epoch costs milliseconds
-instead of a backbone pass per step.
+instead of a backbone pass per step. Being cheap, the head is then trained again on the
+training and validation images together, for the best epoch's count (training.train).
 """
 
 from __future__ import annotations
@@ -59,6 +60,26 @@ def head_of(model):
         if not isinstance(layer, layers.GlobalAveragePooling2D):
             x = layer(x)
     return keras.Model(inputs, x, name=f"{model.name}_head")
+
+
+def feature_splits(path: Path, train_ds, val_ds, cache_dir: Path, batch_size: int, seed: int, log):
+    """Batched ``(features, label)`` datasets of the training images (shuffled again each
+    epoch, as the images were), of the validation images, and of both together."""
+    import tensorflow as tf
+
+    from training.data import batched
+
+    (train_x, train_y), (val_x, val_y) = embedded(path, [train_ds, val_ds], cache_dir, log)
+
+    def slices(x, y, shuffle: bool, size: int = batch_size):
+        return batched(tf.data.Dataset.from_tensor_slices((x, y)), size, shuffle, seed)
+
+    both = np.concatenate([train_x, val_x]), np.concatenate([train_y, val_y])
+    return (
+        slices(train_x, train_y, True),
+        slices(val_x, val_y, False, 256),
+        slices(*both, True),
+    )
 
 
 def embedded(path: Path, datasets: list, cache_dir: Path, log=print) -> list[tuple]:
