@@ -169,3 +169,11 @@ def test_quality_gate_step():
     failed = BundleSpec(quality_gate=QualityGate(1.0, False))
     assert not ExportResult("b", failed).passed
     assert ExportResult("b", dataclasses.replace(failed, quality_gate=None)).passed
+
+
+def test_the_epoch_reason_says_augmented_only_when_it_is():
+    def epoch_reason(**kw):
+        return next(r for r in size_recipe(100, 20, **kw).reasons if r.startswith("an epoch"))
+
+    assert "each differently augmented" in epoch_reason()
+    assert "augmented" not in epoch_reason(augmented=False, pretrained=True)

@@ -140,6 +140,14 @@ def test_evaluate_takes_a_test_folder_whole(run_dir, data_dir, tmp_path):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads((tmp_path / "r3" / "metrics.json").read_text())["num_samples"] == 24
+    # The run folder itself: its best checkpoint, on the test folder, with the run's curves.
+    proc = run_cli(
+        "evaluate", "--model", str(run_dir), "--test-data", str(test),
+        "--out", str(tmp_path / "r4"), timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"evaluating {run_dir / 'best.keras'} on 9 test images" in proc.stdout
+    assert (tmp_path / "r4" / "curves.png").exists()
     # A class the model does not know is one clear line.
     make_folder(test, {"zebra": 2}, size=30)
     proc = run_cli(

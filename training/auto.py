@@ -70,11 +70,13 @@ def size_recipe(
     bn_momentum: float | None = None,
     pretrained: bool = False,
     default_batch: int = 64,
+    augmented: bool = True,
 ) -> Sizing:
     """The size-dependent settings for ``n_train`` training images; given values are kept.
 
     ``pretrained``: a ``--base`` backbone has its own width and depth (only the batch size and
-    the epoch length are sized then).
+    the epoch length are sized then). ``augmented``: whether each pass is augmented (a reason
+    says so).
     """
     small = n_train < SMALL_FOLDER
     reasons = []
@@ -91,8 +93,9 @@ def size_recipe(
         if steps_per_epoch > passes:
             reasons.append(
                 f"an epoch is {steps_per_epoch} steps ({steps_per_epoch * batch_size / n_train:.1f}"
-                f" passes over the images, each differently augmented): a pass is only {passes}"
-                " steps, too few between two validations for the checkpoint and early stopping"
+                f" passes over the images{', each differently augmented' if augmented else ''}):"
+                f" a pass is only {passes} steps, too few between two validations for the"
+                " checkpoint and early stopping"
             )
     if small and not pretrained and alpha is None and depth is None:
         alpha, depth = SMALL_ALPHA, SMALL_DEPTH

@@ -317,7 +317,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="metrics, plots and a report for a model")
     p.add_argument(
-        "--model", required=True, type=Path, help="a .keras checkpoint, a .tflite or a bundle"
+        "--model",
+        required=True,
+        type=Path,
+        help="a .keras checkpoint, a .tflite, a bundle or a run folder (its best.keras)",
     )
     p.add_argument(
         "--run",

@@ -96,6 +96,7 @@ def _train_config(args, data, num_classes: int, n_train: int | None = None):
         bn_momentum=args.bn_momentum,
         pretrained=bool(args.base),
         default_batch=TrainConfig.batch_size,
+        augmented=not args.no_augment,
     )
     augmentation = (
         Augmentation.none()
@@ -276,9 +277,10 @@ def cmd_train(args) -> int:
         log=_log,
         chance=(chance, max(0.02, 1.0 / max(1, len(val_labels)))),
     )
+    rate = "images/s" + (" (the head alone)" if features_file(config) else "")
     _log(
         f"done: {result.epochs_run} epochs in {result.seconds / 60:.1f} min, "
-        f"{result.images_per_second:.0f} images/s, best validation accuracy "
+        f"{result.images_per_second:.0f} {rate}, best validation accuracy "
         f"{(result.best_val_accuracy or 0):.4f}"
     )
     if not role.chief:
@@ -497,6 +499,10 @@ def cmd_evaluate(args) -> int:
     from training.export import write_json
 
     check_writable(args.out)
+    if args.model.is_dir() and (args.model / "best.keras").is_file():
+        # A run folder: its best checkpoint, with the run's split and curves.
+        args.run = args.run or args.model
+        args.model = args.model / "best.keras"
     run_info, classes = None, None
     if args.run:
         if not (args.run / DATASET_JSON).is_file():
