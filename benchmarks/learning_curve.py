@@ -4,7 +4,7 @@
     .venv-train/bin/python benchmarks/learning_curve.py \
         --embedder ../shared/models/mobilenet_v1_1.0_224_quant_embedding_extractor.tflite \
         [--sizes 5 10 25 50 100] [--datasets fashion shapes] [--methods cnn train teach] \
-        [--work DIR] [--json out.json] [--train-args '--input-size 224']
+        [--work DIR] [--json out.json] [--train-args '--input-size 224'] [--teach-augment 2]
 
 `edgecam train` starts a small folder from the pretrained embedder-mobilenet-v1 when that is
 downloaded in $EDGECAM_HOME (`edgecam models pull embedder-mobilenet-v1 --from FILE`), else it
@@ -29,7 +29,8 @@ Methods, each on the same N images per class:
   `edgecam.vision.Classifier` (what `classify` and the app use). An export the gates refuse is
   reported, and scored again exported with `--force`. `--train-args` adds flags.
 * **teach**: `edgecam.teach.Teacher` with the embedder (no validation split, so every image
-  teaches), the numpy head scored on the test images' embeddings.
+  teaches), the numpy head scored on the test images' embeddings; `--teach-augment N` adds N
+  augmented copies of each training image (teach's `--augment N`).
 
 Wall time is per method and size: the whole train + export for `train`, embedding the new
 training images plus fitting for `teach` (the test embeddings are computed once and not counted).
@@ -224,11 +225,13 @@ def _train_summary(output: str) -> list[str]:
     ][:12]
 
 
-def edgecam_teach(data: dict, n: int, embedder: Path, cache: Path, test_x: np.ndarray) -> dict:
+def edgecam_teach(
+    data: dict, n: int, embedder: Path, cache: Path, test_x: np.ndarray, augment: int = 0
+) -> dict:
     from edgecam.teach import Teacher, TeachOptions
 
     images, labels = read_folder(data["folders"][n], data["classes"])
-    options = TeachOptions(threads=2, validation=0, cache_dir=cache)
+    options = TeachOptions(threads=2, validation=0, cache_dir=cache, augment=augment)
     with Teacher(embedder, options) as teacher:
         started = time.perf_counter()
         for c, name in enumerate(data["classes"]):
@@ -277,7 +280,10 @@ def table(results: dict, sizes: list[int]) -> list[str]:
                 else:
                     mark = " (export refused)" if r.get("export_refused") else ""
                     cells.append(f"{r['accuracy']:.1%} ({r['seconds']:.0f} s){mark}")
-            lines.append(f"| {LABELS[method]} | " + " | ".join(cells) + " |")
+            label = LABELS[method]
+            if method == "teach" and results.get("teach_augment"):
+                label = f"`edgecam teach --augment {results['teach_augment']}` (shared embedder)"
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lines.append("")
     return lines
 
@@ -295,6 +301,9 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--datasets", nargs="+", default=["fashion", "shapes"])
     parser.add_argument("--methods", nargs="+", default=["cnn", "train", "teach"])
+    parser.add_argument(
+        "--teach-augment", type=int, default=0, metavar="N", help="teach's --augment N"
+    )
     parser.add_argument("--work", type=Path, help="data, runs and bundles (default: a temp dir)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument(
@@ -310,6 +319,7 @@ def main() -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix="edgecam-curve-"))
     work.mkdir(parents=True, exist_ok=True)
     results: dict = {"methods": methods, "sizes": args.sizes, "cpu_count": os.cpu_count()}
+    results["teach_augment"] = args.teach_augment
     results["datasets"] = {}
     for dataset in args.datasets:
         data = (fashion if dataset == "fashion" else shapes)(work, args.sizes)
@@ -328,7 +338,7 @@ def main() -> int:
                     row[method] = edgecam_train(data, n, work / dataset, args.train_args)
                 else:
                     row[method] = edgecam_teach(
-                        data, n, args.embedder, work / "teach-cache", test_x
+                        data, n, args.embedder, work / "teach-cache", test_x, args.teach_augment
                     )
                 print(f"  {json.dumps(row[method])[:300]}", file=sys.stderr, flush=True)
                 if args.json:
