@@ -370,13 +370,14 @@ def train(
         # Chosen on the validation images, then trained on them too: a small folder's split
         # holds out a fifth of it (5 per class leave 3 to train on). Fashion-MNIST at 5 per
         # class, all 10,000 test images: 62.9% from the chosen epoch, 64.4% refitted.
+        epochs = chosen[1] + 1
         keras.utils.set_random_seed(config.seed)
         trainable.set_weights(initial)
         with strategy.scope():
             _compile(trainable, config, steps_per_epoch, config.epochs, config.learning_rate)
         trainable.fit(
             _one_hot(both_ds.repeat(), spec.num_classes),
-            epochs=chosen[1] + 1,
+            epochs=epochs,
             steps_per_epoch=steps_per_epoch,
             class_weight=class_weight,
             callbacks=[SwallowedCtrlC()],
@@ -385,8 +386,9 @@ def train(
         )
         save_atomically(model, out_dir / BEST)
         log(
-            f"refitted the head on the training and validation images together for "
-            f"{chosen[1] + 1} epochs (the best epoch's count); the test split stays unseen"
+            "refitted the head on the training and validation images together for "
+            f"{epochs} epoch{'s' if epochs > 1 else ''} (the best epoch's count); the test split "
+            "stays unseen"
         )
     shutil.rmtree(backup, ignore_errors=True)
 
