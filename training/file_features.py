@@ -11,7 +11,7 @@ images once through the file (with :class:`edgecam.teach.Teacher`, cached by con
 resumed run does not embed them again) and trains only the head on those features: the same
 layers, shared with the full model that ``best.keras`` saves, and an epoch costs milliseconds
 instead of a backbone pass per step. Being cheap, the head is then trained again on the
-training and validation images together, for the best epoch's count (training.train).
+training and validation images together, for all its epochs (training.train).
 """
 
 from __future__ import annotations
