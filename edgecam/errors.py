@@ -92,9 +92,17 @@ def watch_for_ctrl_c() -> None:
     Python drops an exception raised where it cannot propagate: a weakref callback of the
     import machinery, a ``__del__``. A Ctrl-C landing there (seen: 0.3 s into ``edgecam
     train``, while TensorFlow imports) printed "Exception ignored" and the run went on to the
-    end with exit 0. :func:`raise_if_interrupted` raises it again at the next safe point.
+    end with exit 0. :func:`raise_if_interrupted` raises it again at the next safe point, so
+    Python's "Exception ignored" report (a traceback) of that one is left out.
     """
     signal.signal(signal.SIGINT, _remember_ctrl_c)  # the entry point's, on the main thread
+    report = sys.unraisablehook
+
+    def unless_ctrl_c(unraisable) -> None:
+        if not (_ctrl_c_seen and issubclass(unraisable.exc_type, KeyboardInterrupt)):
+            report(unraisable)
+
+    sys.unraisablehook = unless_ctrl_c
 
 
 def raise_if_interrupted() -> None:
